@@ -1,0 +1,187 @@
+"""Command line: parse and validate flags, run, print, and map every outcome to an exit code.
+
+The only place that prints errors or exits.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from typing import List, Optional, Sequence, TextIO
+
+from . import __version__, container, demo, report
+from .errors import Exit, ReachError, UsageError
+from .kubectl import Kubectl
+from .probe import Verdict
+from .run import Request, Run, RunResult, Ui, exit_code
+from .targets import Target, parse_duration, parse_target
+
+EXAMPLES = """\
+examples:
+  # can pod web reach the database and the payment API?
+  {prog} web -n shop --to db:5432 --to payments.example.com:443
+
+  # machine-readable, for CI (exit code 0 only if every target is open)
+  {prog} web -n shop --to db:5432 -o json
+
+  # share the process namespace of one container, with another probe image
+  {prog} web -n shop --to 10.0.0.5:8080 --target app --image nicolaka/netshoot:v0.13
+
+  # no cluster at hand: replay a recorded session
+  {prog} --demo
+
+exit codes:
+  0    every target reachable
+  1    at least one target not reachable (refused, timeout, dns, unreachable)
+  2    usage error
+  3    Kubernetes or kubectl error (not found, forbidden, unsupported, rejected)
+  4    the probe could not run or could not decide (image pull, start error, deadline)
+  130  interrupted
+
+RBAC needed: get pods; get and patch pods/ephemeralcontainers (update with kubectl
+< 1.32); get pods/log. Each run adds one ephemeral container (reach-xxxxx) to the pod:
+it does not restart the pod or change its readiness, and it can never be removed.
+"""
+
+
+def prog_name(argv0: str) -> str:
+    base = os.path.basename(argv0)
+    if base.startswith(("kubectl-reach", "kubectl_reach")):
+        return "kubectl reach"
+    return base or "reach.py"
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s POD --to HOST:PORT [--to HOST:PORT ...] [-n NAMESPACE] [flags]",
+        description="Can this pod reach that host:port, right now, from inside its own network namespace?\n"
+                    "Adds one ephemeral container to the running pod, probes every target from it, and\n"
+                    "prints a verdict per target: open, refused, timeout, dns, unreachable or error.",
+        epilog=EXAMPLES.format(prog=prog))
+    p.add_argument("pod", nargs="?", metavar="POD", help="the running pod to probe from")
+    p.add_argument("--to", action="append", default=[], metavar="HOST:PORT",
+                   help="target to probe (repeatable, or comma-separated); IPv6 as [::1]:443")
+    p.add_argument("-n", "--namespace", help="the pod's namespace (default: the context's namespace)")
+    p.add_argument("--context", help="kubeconfig context to use")
+    p.add_argument("--kubeconfig", help="path to the kubeconfig file")
+    p.add_argument("--image", default=container.DEFAULT_IMAGE,
+                   help="probe image, with sh and nc (default: %(default)s)")
+    p.add_argument("--image-pull-policy", default=container.DEFAULT_PULL_POLICY,
+                   choices=container.PULL_POLICIES, help="default: %(default)s")
+    p.add_argument("--timeout", default="3s", help="connect timeout per target: 5, 5s, 1m (default: %(default)s)")
+    p.add_argument("--start-timeout", default="60s",
+                   help="how long the probe container may take to start (default: %(default)s)")
+    p.add_argument("--target", metavar="CONTAINER",
+                   help="share the process namespace of this container (targetContainerName)")
+    p.add_argument("-o", "--output", default="text", choices=("text", "json", "yaml"), help="default: text")
+    p.add_argument("-v", "--verbose", action="store_true", help="show each kubectl command; tracebacks on bugs")
+    p.add_argument("--kubectl", default=os.environ.get("KUBECTL") or "kubectl",
+                   help="kubectl binary (default: $KUBECTL or kubectl on PATH)")
+    p.add_argument("--demo", action="store_true", help="replay a recorded session; needs no cluster")
+    p.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    return p
+
+
+def parse_targets(values: Sequence[str]) -> List[Target]:
+    targets: List[Target] = []
+    for value in values:
+        for item in value.split(","):
+            target = parse_target(item)
+            if target not in targets:
+                targets.append(target)
+    return targets
+
+
+def make_request(args: argparse.Namespace, env: dict) -> Request:
+    """Validate everything before anything touches the cluster."""
+    if not args.pod:
+        raise UsageError("missing POD: name the running pod to probe from")
+    if not args.to:
+        raise UsageError("missing --to: name at least one target, e.g. --to db:5432")
+    suffix = env.get("REACH_NAME_SUFFIX") or None
+    if suffix and not container.is_valid_name(container.NAME_PREFIX + suffix):
+        raise UsageError("REACH_NAME_SUFFIX %r does not make a valid container name" % suffix)
+    return Request(pod=args.pod, namespace=args.namespace, targets=parse_targets(args.to), image=args.image,
+                   pull_policy=args.image_pull_policy, timeout=parse_duration(args.timeout, "--timeout"),
+                   start_timeout=parse_duration(args.start_timeout, "--start-timeout"),
+                   target_container=args.target, name_suffix=suffix)
+
+
+class TerminalUi(Ui):
+    def __init__(self, out: TextIO, err: TextIO, output: str):
+        self.out, self.err, self.output = out, err, output
+        self.style = report.Style(color=_wants_color(out), unicode=_can_encode(out, "✓✗"))
+
+    def progress(self, message: str) -> None:
+        self.err.write("%s\n" % message)
+        self.err.flush()
+
+    def verdict(self, verdict: Verdict) -> None:
+        if self.output == "text":
+            self.out.write(report.verdict_line(verdict, self.style) + "\n")
+            self.out.flush()
+
+    def finish(self, result: RunResult) -> None:
+        if self.output == "text":
+            self.out.write(report.summary_line(result) + "\n")
+        else:
+            self.out.write(report.render(report.document(result), self.output))
+
+
+def _wants_color(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _can_encode(stream: TextIO, text: str) -> bool:
+    try:
+        text.encode(getattr(stream, "encoding", None) or "ascii")
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
+
+
+def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+         env: Optional[dict] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    env = os.environ if env is None else env
+    prog = prog_name(sys.argv[0])
+    args = build_parser(prog).parse_args(argv)
+    request = None
+    try:
+        ui = TerminalUi(out, err, args.output)
+        if args.demo:
+            ui.progress(demo.prepare(args, env))
+        request = make_request(args, env)
+        kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err, env.get("REACH_RECORD"))
+        result = Run(request, kube, ui).execute()
+        ui.finish(result)
+        return int(exit_code(result.verdicts))
+    except ReachError as e:
+        return _fail(e, args, prog, out, err)
+    except KeyboardInterrupt:
+        err.write("\ninterrupted\n")
+        return int(Exit.INTERRUPTED)
+    except Exception as e:  # a bug: say so in one line, unless -v asks for the traceback
+        if args.verbose:
+            traceback.print_exc(file=err)
+        err.write("error: internal error: %s: %s; rerun with -v for the traceback and report it\n"
+                  % (type(e).__name__, e))
+        return int(Exit.PROBE)
+
+
+def _fail(e: ReachError, args: argparse.Namespace, prog: str, out: TextIO, err: TextIO) -> int:
+    if args.verbose and getattr(e, "stderr", ""):
+        err.write("kubectl said: %s\n" % e.stderr)
+    line = "error: %s" % e.message
+    if e.hint:
+        line += "; %s" % e.hint
+    if e.exit_code == Exit.USAGE:
+        line += " (see %s --help)" % prog
+    err.write(line + "\n")
+    if args.output in ("json", "yaml") and e.exit_code != Exit.USAGE:
+        out.write(report.render(report.error_document(e, args.pod, args.namespace), args.output))
+    return int(e.exit_code)

@@ -1,0 +1,212 @@
+"""The one place that runs kubectl (through `sh`), and its record mode.
+
+Every call goes through Kubectl.run or Kubectl.stream. With REACH_RECORD=DIR each call is
+also written to DIR/reach-<time>-<pid>.jsonl in the format of the project's recordings
+(argv, stdin, stdout, stderr, exit, started, duration, chunks), ready to become a fixture.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, TextIO
+
+from . import apierrors, container
+from .errors import KubeError
+
+ALL_EXIT_CODES = list(range(256))
+CALL_TIMEOUT = 60.0  # kubectl's own --request-timeout is 0 (none); never hang for ever
+
+
+class Result(NamedTuple):
+    stdout: str
+    stderr: str
+    exit: int
+
+    @property
+    def ok(self) -> bool:
+        return self.exit == 0
+
+
+class Recorder:
+    def __init__(self, directory: str):
+        os.makedirs(directory, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        self.path = os.path.join(directory, "reach-%s-%d.jsonl" % (stamp, os.getpid()))
+        self.t0: Optional[float] = None
+
+    def write(self, argv: List[str], stdin: Optional[str], result: Result, started: float,
+              duration: float, chunks: Optional[list] = None) -> None:
+        if self.t0 is None:
+            self.t0 = started
+        record: Dict[str, Any] = {"argv": argv, "stdin": stdin, "stdout": result.stdout, "stderr": result.stderr,
+                                  "exit": result.exit, "started": round(started - self.t0, 3),
+                                  "duration": round(duration, 3)}
+        if chunks is not None:
+            record["chunks"] = chunks
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+class Kubectl:
+    def __init__(self, binary: str = "kubectl", context: Optional[str] = None, kubeconfig: Optional[str] = None,
+                 verbose: bool = False, err: TextIO = sys.stderr, record_dir: Optional[str] = None):
+        self.binary = binary
+        self.global_flags: List[str] = []
+        if context:
+            self.global_flags += ["--context", context]
+        if kubeconfig:
+            self.global_flags += ["--kubeconfig", kubeconfig]
+        self.verbose = verbose
+        self.err = err
+        self.recorder = Recorder(record_dir) if record_dir else None
+        self.calls = 0
+        self._command: Any = None
+
+    # -- the process boundary -------------------------------------------------------------
+
+    def _cmd(self) -> Any:
+        # Resolved at run time, not import time, so a kubectl put first on PATH is found.
+        if self._command is None:
+            import sh
+            try:
+                self._command = sh.Command(self.binary)
+            except sh.CommandNotFound:
+                raise KubeError("kubectl not found (looked for %r)" % self.binary,
+                                "install kubectl, or point --kubectl or $KUBECTL at it",
+                                reason="KubectlMissing") from None
+        return self._command
+
+    def _argv(self, args: List[str]) -> List[str]:
+        argv = self.global_flags + list(args)
+        self.calls += 1
+        if self.verbose:
+            self.err.write("+ %s\n" % " ".join(shlex.quote(a) for a in [self.binary] + argv))
+        return argv
+
+    def run(self, args: List[str], stdin: Optional[str] = None, timeout: float = CALL_TIMEOUT) -> Result:
+        cmd = self._cmd()
+        argv = self._argv(args)
+        started = time.time()
+        # A watchdog rather than sh's _timeout or wait(timeout=...), which add ~100 ms to every call.
+        proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True, _return_cmd=True)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            _terminate(proc)
+
+        watchdog = threading.Timer(timeout, expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            _terminate(proc)
+            raise
+        finally:
+            watchdog.cancel()
+        if expired.is_set():
+            raise KubeError("kubectl %s did not answer within %ds" % (args[0], timeout),
+                            "check that the API server is reachable (kubectl get --raw /readyz)", reason="Timeout")
+        result = Result(_text(proc.stdout), _text(proc.stderr), proc.exit_code)
+        if self.recorder:
+            self.recorder.write(argv, stdin, result, started, time.time() - started)
+        return result
+
+    def stream(self, args: List[str], on_line: Callable[[str], None]) -> Result:
+        """Run a call whose stdout arrives over time (logs -f), handing over each line."""
+        cmd = self._cmd()
+        argv = self._argv(args)
+        started = time.time()
+        chunks: list = []
+        lines: List[str] = []
+        proc = cmd(*argv, _iter=True, _ok_code=ALL_EXIT_CODES, _tty_out=False)
+        try:
+            for line in proc:
+                lines.append(line)
+                chunks.append([round(time.time() - started, 3), "stdout", line])
+                on_line(line.rstrip("\n"))
+            proc.wait()
+        finally:
+            _terminate(proc)
+        result = Result("".join(lines), _text(proc.stderr), proc.exit_code)
+        if result.stderr:
+            chunks.append([round(time.time() - started, 3), "stderr", result.stderr])
+        if self.recorder:
+            self.recorder.write(argv, None, result, started, time.time() - started, chunks)
+        return result
+
+    # -- the calls reach makes ------------------------------------------------------------
+
+    def current_namespace(self) -> str:
+        """The kubeconfig context's namespace (only asked on the error path)."""
+        result = self.run(["config", "view", "--minify", "-o", "jsonpath={..namespace}"])
+        return (result.stdout.strip() if result.ok else "") or "default"
+
+    def get_pod(self, pod: str, namespace: Optional[str]) -> Dict[str, Any]:
+        result = self.run(["get", "pod", pod] + _ns(namespace) + ["-o", "json"])
+        if not result.ok:
+            ns = namespace or self.current_namespace()
+            raise apierrors.classify(result.stderr, pod, ns, "get")
+        try:
+            return json.loads(result.stdout)
+        except ValueError:
+            raise KubeError("kubectl get pod printed something that is not JSON",
+                            "rerun with -v; check --kubectl points at kubectl", reason="BadOutput") from None
+
+    def add_ephemeral(self, pod: Dict[str, Any], spec: Dict[str, Any]) -> str:
+        """Add the container; returns how ("patch", or "replace" on kubectl < 1.32)."""
+        name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
+        result = self.run(["patch", "pod", name, "-n", ns, "--subresource=ephemeralcontainers",
+                           "--type=strategic", "-p", container.strategic_patch(spec)])
+        if result.ok:
+            return "patch"
+        if not apierrors.is_client_too_old(result.stderr):
+            raise apierrors.classify(result.stderr, name, ns, "patch", spec["name"])
+        self._replace(pod, spec)
+        return "replace"
+
+    def _replace(self, pod: Dict[str, Any], spec: Dict[str, Any], attempts: int = 5) -> None:
+        # A PUT of the whole pod to the subresource (what kubectl debug does with old clients);
+        # a concurrent change of the pod answers 409, so read it again and retry.
+        name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
+        path = "/api/v1/namespaces/%s/pods/%s/ephemeralcontainers" % (ns, name)
+        for _ in range(attempts):
+            result = self.run(["replace", "--raw", path, "-f", "-"], stdin=container.replace_body(pod, spec))
+            if result.ok:
+                return
+            if not apierrors.is_conflict(result.stderr):
+                raise apierrors.classify(result.stderr, name, ns, "replace", spec["name"])
+            pod = self.get_pod(name, ns)
+        raise KubeError('pod "%s" kept changing: %d conflicting updates in a row' % (name, attempts),
+                        "try again in a moment", reason="Conflict")
+
+    def container_state(self, pod: str, namespace: str, name: str) -> str:
+        jsonpath = '{.status.ephemeralContainerStatuses[?(@.name=="%s")].state}' % name
+        result = self.run(["get", "pod", pod, "-n", namespace, "-o", "jsonpath=" + jsonpath])
+        if not result.ok:
+            raise apierrors.classify(result.stderr, pod, namespace, "poll", name)
+        return result.stdout
+
+    def logs(self, pod: str, namespace: str, name: str, follow: bool, on_line: Callable[[str], None]) -> Result:
+        args = ["logs"] + (["-f"] if follow else []) + [pod, "-n", namespace, "-c", name]
+        return self.stream(args, on_line)
+
+
+def _terminate(proc: Any) -> None:
+    if proc.process.is_alive()[0]:
+        proc.terminate()
+
+
+def _ns(namespace: Optional[str]) -> List[str]:
+    return ["-n", namespace] if namespace else []
+
+
+def _text(data: Any) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data or ""

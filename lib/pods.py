@@ -1,0 +1,53 @@
+"""Checks on a pod before anything is added to it: each refusal says why and what to do."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from .errors import KubeError
+
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+
+
+def check(pod: Dict[str, Any], target_container: Optional[str]) -> None:
+    """Raise KubeError when an ephemeral container cannot (or should not) be added."""
+    meta = pod.get("metadata", {})
+    name, ns = meta.get("name", "?"), meta.get("namespace", "?")
+    where = 'pod "%s" in namespace "%s"' % (name, ns)
+    if MIRROR_ANNOTATION in (meta.get("annotations") or {}):
+        raise KubeError("%s is a static (mirror) pod: the API refuses ephemeral containers there" % where,
+                        "probe from another pod on the same node, e.g. a pod with hostNetwork",
+                        reason="MirrorPod")
+    if meta.get("deletionTimestamp"):
+        raise KubeError("%s is terminating" % where,
+                        "probe from another pod of the same workload", reason="Terminating")
+    phase = (pod.get("status") or {}).get("phase", "Unknown")
+    if phase != "Running":
+        raise KubeError("%s is %s, not Running: %s" % (where, phase, _phase_reason(pod, phase)),
+                        _phase_hint(name, ns, phase), reason="NotRunning")
+    if target_container:
+        regular = [c.get("name") for c in (pod.get("spec", {}).get("containers") or [])]
+        init = [c.get("name") for c in (pod.get("spec", {}).get("initContainers") or [])]
+        if target_container not in regular + init:
+            raise KubeError('%s has no container "%s"' % (where, target_container),
+                            "--target takes one of: %s" % ", ".join(regular + init),
+                            reason="NoSuchContainer")
+
+
+def _phase_reason(pod: Dict[str, Any], phase: str) -> str:
+    if phase == "Pending":
+        if not pod.get("spec", {}).get("nodeName"):
+            return "it is not scheduled to a node yet"
+        return "its containers have not started yet"
+    if phase in ("Succeeded", "Failed"):
+        return "it has finished, and no container can start in it again"
+    return "its node does not report it"
+
+
+def _phase_hint(name: str, ns: str, phase: str) -> str:
+    if phase == "Pending":
+        return "wait for it (kubectl wait --for=condition=Ready pod/%s -n %s) and try again" % (name, ns)
+    return "probe from a Running pod of the same workload (kubectl get pods -n %s)" % ns
+
+
+def node_name(pod: Dict[str, Any]) -> str:
+    return pod.get("spec", {}).get("nodeName", "")

@@ -1,0 +1,79 @@
+"""Rendering results: a line per target for people, JSON or YAML for machines. Pure."""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Optional
+
+from .errors import ReachError
+from .probe import Verdict
+from .run import RunResult, exit_code
+
+GREEN, RED, YELLOW, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[0m"
+# The raw probe text says more than the outcome word for these.
+_SHOW_RAW = ("dns", "unreachable", "error")
+
+
+class Style:
+    def __init__(self, color: bool, unicode: bool):
+        self.color = color
+        self.ok, self.bad, self.unknown = ("✓", "✗", "?") if unicode else ("ok", "FAIL", "??")
+
+    def paint(self, text: str, code: str) -> str:
+        return "%s%s%s" % (code, text, RESET) if self.color else text
+
+
+def verdict_line(v: Verdict, style: Style) -> str:
+    if v.reachable:
+        mark = style.paint(style.ok, GREEN)
+    elif v.outcome == "error":
+        mark = style.paint(style.unknown, YELLOW)
+    else:
+        mark = style.paint(style.bad, RED)
+    line = "%s %s %s" % (mark, v.target, v.outcome)
+    extra = v.detail or (v.raw if v.outcome in _SHOW_RAW else "")
+    if extra:
+        line += " (%s)" % extra
+    return line
+
+
+def summary_line(result: RunResult) -> str:
+    where = "%s/%s" % (result.namespace, result.pod)
+    if result.node:
+        where += " on node %s" % result.node
+    return "from pod %s, ephemeral container %s (%s)" % (where, result.container, result.image)
+
+
+def document(result: RunResult) -> Dict[str, Any]:
+    return {
+        "pod": result.pod,
+        "namespace": result.namespace,
+        "node": result.node,
+        "container": result.container,
+        "image": result.image,
+        "reachable": all(v.reachable for v in result.verdicts),
+        "exitCode": int(exit_code(result.verdicts)),
+        "targets": [_target(v) for v in result.verdicts],
+        "timings": result.timings,
+        "kubectlCalls": result.kubectl_calls,
+    }
+
+
+def _target(v: Verdict) -> Dict[str, Any]:
+    return {"target": str(v.target), "host": v.target.host, "port": v.target.port, "verdict": v.outcome,
+            "reachable": v.reachable, "detail": v.detail, "raw": v.raw, "via": v.via, "rc": v.rc}
+
+
+def error_document(err: ReachError, pod: Optional[str], namespace: Optional[str]) -> Dict[str, Any]:
+    return {"pod": pod, "namespace": namespace, "reachable": False, "exitCode": int(err.exit_code),
+            "error": {"reason": getattr(err, "reason", type(err).__name__), "message": err.message,
+                      "hint": err.hint}}
+
+
+def render(doc: Dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(doc, indent=2) + "\n"
+    try:
+        import yaml
+    except ImportError:
+        raise ReachError("-o yaml needs PyYAML", "pip install pyyaml, or use -o json") from None
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
