@@ -34,7 +34,7 @@ while [ $# -ge 2 ]; do
     via=nc-z; out=$(nc -z -v -w "$w" "$h" "$p" </dev/null 2>&1); rc=$?
     case $out in *"invalid option"*|*"unrecognized option"*|*"illegal option"*)
       via=nc
-      if have timeout; then out=$(timeout $((w + 2)) nc -w "$w" "$h" "$p" </dev/null 2>&1 >/dev/null); rc=$?
+      if have timeout; then out=$(timeout $((w + 1)) nc -w "$w" "$h" "$p" </dev/null 2>&1 >/dev/null); rc=$?
       else out=$(nc -w "$w" "$h" "$p" </dev/null 2>&1 >/dev/null); rc=$?; fi ;;
     esac
   elif have bash; then

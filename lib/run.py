@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from . import apierrors, container, pods, probe, status
 from .errors import Exit, ProbeError, ReachError
@@ -101,12 +101,12 @@ def _start_deadline(state: status.State, start_timeout: float) -> ProbeError:
 
 
 class Run:
-    def __init__(self, request: Request, kube: Kubectl, ui: Ui, clock: Clock = Clock(),
+    def __init__(self, request: Request, kube: Kubectl, ui: Ui, clock: Optional[Clock] = None,
                  rng: Optional[random.Random] = None):
         self.req = request
         self.kube = kube
         self.ui = ui
-        self.clock = clock
+        self.clock = clock or Clock()
         self.rng = rng or random.Random()
         self.pod_name = request.pod
         self.namespace = request.namespace or ""
