@@ -6,7 +6,9 @@ what the shell runs. It prints one line per target:
 
     reach[1] 127.0.0.1 18080 rc=0 nc-z: 127.0.0.1 (127.0.0.1:18080) open
 
-and `reach[done] N` at the end, so a complete log needs no further status read.
+and `reach[done] N` at the end, so a complete log needs no further status read. Targets are
+probed in parallel (one background job each), so a run takes one --timeout at most, not one
+per target; their lines come in the order they finish.
 """
 from __future__ import annotations
 
@@ -28,28 +30,32 @@ OUTCOMES = ("open", "refused", "timeout", "dns", "unreachable", "error")
 SCRIPT = r"""w=$1; shift; n=$(($# / 2)); i=0
 set -f
 have() { command -v "$1" >/dev/null 2>&1; }
-while [ $# -ge 2 ]; do
-  h=$1; p=$2; shift 2; i=$((i + 1))
+check() {
   if have nc; then
-    via=nc-z; out=$(nc -z -v -w "$w" "$h" "$p" </dev/null 2>&1); rc=$?
+    via=nc-z; out=$(nc -z -v -w "$w" "$2" "$3" </dev/null 2>&1); rc=$?
     case $out in *"invalid option"*|*"unrecognized option"*|*"illegal option"*)
       via=nc
-      if have timeout; then out=$(timeout $((w + 1)) nc -w "$w" "$h" "$p" </dev/null 2>&1 >/dev/null); rc=$?
-      else out=$(nc -w "$w" "$h" "$p" </dev/null 2>&1 >/dev/null); rc=$?; fi ;;
+      if have timeout; then out=$(timeout $((w + 1)) nc -w "$w" "$2" "$3" </dev/null 2>&1 >/dev/null); rc=$?
+      else out=$(nc -w "$w" "$2" "$3" </dev/null 2>&1 >/dev/null); rc=$?; fi ;;
     esac
   elif have bash; then
     via=bash
-    if have timeout; then out=$(timeout "$w" bash -c 'exec 3<>"/dev/tcp/$1/$2"' reach "$h" "$p" 2>&1); rc=$?
-    else out=$(bash -c 'exec 3<>"/dev/tcp/$1/$2"' reach "$h" "$p" 2>&1); rc=$?; fi
+    if have timeout; then out=$(timeout "$w" bash -c 'exec 3<>"/dev/tcp/$1/$2"' reach "$2" "$3" 2>&1); rc=$?
+    else out=$(bash -c 'exec 3<>"/dev/tcp/$1/$2"' reach "$2" "$3" 2>&1); rc=$?; fi
   else
     via=none; out="this image has neither nc nor bash"; rc=127
   fi
-  printf 'reach[%s] %s %s rc=%s %s: %s\n' "$i" "$h" "$p" "$rc" "$via" "$(printf '%s ' $out)"
+  printf 'reach[%s] %s %s rc=%s %s: %s\n' "$1" "$2" "$3" "$rc" "$via" "$(printf '%s ' $out)"
+}
+while [ $# -ge 2 ]; do
+  i=$((i + 1)); check "$i" "$1" "$2" &
+  shift 2
 done
+wait
 echo "reach[done] $n"
 """
 
-_RESULT = re.compile(r"^reach\[(\d+)\] (\S+) (\d+) rc=(\d+) ([a-z-]+): ?(.*)$")
+_RESULT = re.compile(r"^reach\[(\d+)\] (.*?) (\d+) rc=(\d+) ([a-z-]+): ?(.*)$")
 _DONE = re.compile(r"^reach\[done\] (\d+)\s*$")
 
 # Lower-case substrings of busybox, OpenBSD nc, ncat and bash messages, most specific first.

@@ -81,6 +81,16 @@ def test_parse_log_ignores_lines_for_unknown_indexes():
     assert not log.complete and log.verdicts == [] and log.other_lines == ["reach[7] x 1 rc=0 nc-z: open"]
 
 
+def test_targets_are_probed_in_parallel(tmp_path):
+    tools = {"nc": {"-z": {"127.0.0.1 %d" % p: [1, "nc: timed out"] for p in range(1, 6)}}}
+    env = fake_tools(tmp_path, tools)
+    env["FAKE_DELAY"] = "0.5"
+    started = time.monotonic()
+    out = run_script([Target("127.0.0.1", p) for p in range(1, 6)], 1, env)
+    assert len(out.splitlines()) == 6
+    assert time.monotonic() - started < 2.0  # five 0.5 s probes, side by side
+
+
 def test_command_passes_targets_as_positional_parameters():
     argv = probe.command([OPEN, Target("::1", 443)], 2.2)
     assert argv[:2] == ["sh", "-c"] and argv[2] == probe.SCRIPT
@@ -114,8 +124,10 @@ def test_script_never_runs_what_a_host_name_holds(tmp_path):
     env = fake_tools(tmp_path, nc)
     out = run_script([Target(h, 80) for h in hosts], 1, env)
     assert not marker.exists()
-    printed = [line.split(" ")[1] for line in out.splitlines() if not line.startswith("reach[done]")]
-    assert printed[:4] == [h.split(" ")[0] for h in hosts[:4]]
+    log = probe.parse_log([Target(h, 80) for h in hosts], out.splitlines())
+    assert log.complete and [v.target.host for v in log.verdicts] == hosts
+    printed = sorted(line.split(" ")[:2] for line in out.splitlines() if not line.startswith("reach[done]"))
+    assert [host for _, host in printed][:4] == [h.split(" ")[0] for h in hosts[:4]]
     assert out.splitlines()[-1] == "reach[done] 5"
 
 
