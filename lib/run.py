@@ -86,7 +86,10 @@ def wait_for_start(poll: Callable[[], status.State], start_timeout: float, clock
         if not noticed and elapsed >= NOTICE_AFTER:
             notify(state, elapsed)
             noticed = True
-        clock.sleep(min(interval, start_timeout - elapsed))
+        pause = min(interval, start_timeout - elapsed)
+        if not noticed:
+            pause = min(pause, max(NOTICE_AFTER - elapsed, 0.0))  # poll at the 2 s mark: the notice is due then
+        clock.sleep(pause)
         interval = min(interval * 1.5, MAX_POLL)
 
 

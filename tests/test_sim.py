@@ -1,0 +1,103 @@
+"""End to end against a simulated cluster that answers by meaning, not by recorded argv.
+
+The probe really runs here, with this machine's nc, against loopback ports; containers
+start after a random delay, so poll counts and timing differ on every run.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURES, ROOT, fixture_calls
+
+SIM = os.path.join(ROOT, "tests", "sim", "kubectl")
+NC = next((p for p in ("/bin/nc.openbsd", "/usr/bin/nc.openbsd") if os.path.exists(p)), None)
+pytestmark = pytest.mark.skipif(not NC, reason="needs OpenBSD nc (apt-get install netcat-openbsd)")
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    state = tmp_path / "cluster"
+    state.mkdir()
+    pod = json.loads(fixture_calls("open")[0]["stdout"])   # a real pod, as the API server returned it
+    pods = {"default/web": dict(pod, metadata=dict(pod["metadata"], name="web"))}
+    (state / "pods.json").write_text(json.dumps(pods))
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    os.symlink(NC, tools / "nc")
+    kubectl = tmp_path / "bin" / "kubectl"
+    kubectl.parent.mkdir()
+    kubectl.write_text('#!/bin/sh\nexec "%s" "%s" "$@"\n' % (sys.executable, SIM))
+    kubectl.chmod(0o755)
+    env = dict(os.environ, SIM_STATE=str(state), SIM_TOOLS=str(tools), NO_COLOR="1", PYTHONIOENCODING="utf-8",
+               PATH="%s:%s" % (kubectl.parent, os.environ["PATH"]))
+    env.pop("KUBECTL", None)
+    env.pop("REACH_NAME_SUFFIX", None)
+    return env
+
+
+@pytest.fixture
+def ports():
+    opened = socket.socket()
+    opened.bind(("127.0.0.1", 0))
+    opened.listen(8)
+    spare = socket.socket()
+    spare.bind(("127.0.0.1", 0))
+    closed = spare.getsockname()[1]
+    spare.close()
+    yield opened.getsockname()[1], closed
+    opened.close()
+
+
+def reach(env, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "reach.py")] + list(args), env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_end_to_end_with_random_start_delay(cluster, ports):
+    opened, closed = ports
+    r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "--to", "127.0.0.1:%d" % closed, "-o", "json")
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert [t["verdict"] for t in doc["targets"]] == ["open", "refused"]
+    assert doc["namespace"] == "default"   # no -n: taken from the pod
+    assert doc["container"].startswith("reach-")
+
+
+def test_flags_in_another_order_and_a_second_run_adds_a_second_container(cluster, ports):
+    opened, _ = ports
+    first = reach(cluster, "--timeout", "2", "-n", "default", "--to", "127.0.0.1:%d" % opened, "web")
+    second = reach(cluster, "web", "--to=127.0.0.1:%d" % opened, "--namespace=default")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.startswith("✓ 127.0.0.1:%d open" % opened)
+    pods = json.loads(open(os.path.join(cluster["SIM_STATE"], "pods.json")).read())
+    names = [c["name"] for c in pods["default/web"]["spec"]["ephemeralContainers"]]
+    assert len(names) == 2 and len(set(names)) == 2
+
+
+def test_old_kubectl_against_the_simulated_cluster(cluster, ports):
+    opened, _ = ports
+    cluster["SIM_CLIENT"] = "27"
+    r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "-v")
+    assert r.returncode == 0, r.stderr
+    assert "replace --raw /api/v1/namespaces/default/pods/web/ephemeralcontainers" in r.stderr
+
+
+def test_slow_start_tells_the_user_what_it_waits_for(cluster, ports):
+    opened, _ = ports
+    cluster["SIM_START_DELAY"] = "2.3,2.4"
+    r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened)
+    assert r.returncode == 0, r.stderr
+    assert "waiting for reach-" in r.stderr and "ContainerCreating" in r.stderr
+
+
+def test_start_deadline(cluster, ports):
+    opened, _ = ports
+    cluster["SIM_START_DELAY"] = "30,30"
+    r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "--start-timeout", "0.5s")
+    assert r.returncode == 4
+    assert "did not start within 0.5s: it is still ContainerCreating" in r.stderr
