@@ -5,14 +5,13 @@ start after a random delay, so poll counts and timing differ on every run.
 """
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 
 import pytest
 
-from conftest import FIXTURES, ROOT, fixture_calls
+from conftest import ROOT, fixture_calls
 
 SIM = os.path.join(ROOT, "tests", "sim", "kubectl")
 NC = next((p for p in ("/bin/nc.openbsd", "/usr/bin/nc.openbsd") if os.path.exists(p)), None)
