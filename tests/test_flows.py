@@ -229,3 +229,11 @@ def test_kubectl_configuration_errors_recorded_with_the_real_kubectl(reach, name
     r = reach(name)
     assert r.code == 3
     assert r.err.strip().splitlines()[-1] == message
+
+
+def test_cluster_without_ephemeral_containers(reach):
+    r = reach("unsupported-cluster")
+    assert r.code == 3
+    assert r.err.strip().splitlines()[-1] == (
+        "error: this cluster does not serve pods/ephemeralcontainers; ephemeral containers need Kubernetes 1.25 or "
+        "newer (1.23-1.24 only with the EphemeralContainers feature gate)")
