@@ -113,18 +113,22 @@ class TerminalUi(Ui):
     def __init__(self, out: TextIO, err: TextIO, output: str):
         self.out, self.err, self.output = out, err, output
         self.style = report.Style(color=_wants_color(out), unicode=_can_encode(out, "✓✗"))
+        self.shown: set = set()
 
     def progress(self, message: str) -> None:
         self.err.write("%s\n" % message)
         self.err.flush()
 
     def verdict(self, verdict: Verdict) -> None:
-        if self.output == "text":
+        if self.output == "text" and verdict.target not in self.shown:
+            self.shown.add(verdict.target)
             self.out.write(report.verdict_line(verdict, self.style) + "\n")
             self.out.flush()
 
     def finish(self, result: RunResult) -> None:
         if self.output == "text":
+            for verdict in result.verdicts:  # those the log never reported
+                self.verdict(verdict)
             self.out.write(report.summary_line(result) + "\n")
         else:
             self.out.write(report.render(report.document(result), self.output))

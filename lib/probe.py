@@ -157,8 +157,8 @@ def parse_log(targets: Sequence[Target], lines: Iterable[str]) -> ProbeLog:
     return ProbeLog(verdicts, done and len(found) == len(targets), other)
 
 
-def missing_verdicts(targets: Sequence[Target], log: ProbeLog, why: str) -> List[Verdict]:
-    """Verdicts for targets the log has no line for, each an `error` explaining why."""
-    have = {v.target for v in log.verdicts}
+def with_missing(targets: Sequence[Target], log: ProbeLog, why: str) -> List[Verdict]:
+    """One verdict per target, in target order: those the log lacks are `error`, explaining why."""
+    have = {v.target: v for v in log.verdicts}
     raw = "\n".join(log.other_lines)
-    return [Verdict(t, "error", why, raw) for t in targets if t not in have]
+    return [have.get(t) or Verdict(t, "error", why, raw) for t in targets]

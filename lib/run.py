@@ -197,7 +197,7 @@ class Run:
             state = self._poll()
             if state.phase == "running":
                 continue
-            return log.verdicts + probe.missing_verdicts(targets, log, _ended_early(state, log))
+            return probe.with_missing(targets, log, _ended_early(state, log))
         raise ProbeError("the log of %s kept ending before the probe finished" % self.name,
                          "read it with kubectl logs %s -n %s -c %s" % (self.pod_name, self.namespace, self.name),
                          container=self.name)

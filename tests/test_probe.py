@@ -72,8 +72,9 @@ def test_parse_log_without_done_marker_is_incomplete():
     assert not log.complete
     assert [v.target for v in log.verdicts] == [OPEN]
     assert log.other_lines == ["Killed"]
-    missing = probe.missing_verdicts([OPEN, CLOSED], log, "the container ended")
-    assert [(v.target, v.outcome, v.detail, v.raw) for v in missing] == [(CLOSED, "error", "the container ended", "Killed")]
+    every = probe.with_missing([CLOSED, OPEN], log, "the container ended")
+    assert [(v.target, v.outcome) for v in every] == [(CLOSED, "error"), (OPEN, "open")]
+    assert (every[0].detail, every[0].raw) == ("the container ended", "Killed")
 
 
 def test_parse_log_ignores_lines_for_unknown_indexes():

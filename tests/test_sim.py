@@ -100,3 +100,16 @@ def test_start_deadline(cluster, ports):
     r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "--start-timeout", "0.5s")
     assert r.returncode == 4
     assert "did not start within 0.5s: it is still ContainerCreating" in r.stderr
+
+
+def test_a_container_killed_mid_probe_gives_error_verdicts_that_say_why(cluster, tmp_path):
+    slow_nc = tmp_path / "slow"
+    slow_nc.mkdir()
+    (slow_nc / "nc").write_text("#!/bin/sh\nsleep 5\n")
+    (slow_nc / "nc").chmod(0o755)
+    cluster.update(SIM_TOOLS=str(slow_nc), SIM_KILL_AFTER="0.3", SIM_START_DELAY="0.1,0.2")
+    r = reach(cluster, "web", "--to", "127.0.0.1:1", "--to", "127.0.0.1:2")
+    assert r.returncode == 4, r.stderr
+    lines = r.stdout.splitlines()
+    assert [l.split(" ")[:3] for l in lines[:2]] == [["?", "127.0.0.1:1", "error"], ["?", "127.0.0.1:2", "error"]]
+    assert "the probe container ended (OOMKilled, exit code 137) before reporting this target" in lines[0]
