@@ -10,7 +10,7 @@ demo:            ## replay a recorded real session (no cluster needed)
 	$(PYTHON) reach.py --demo
 
 lint:            ## style and obvious bugs
-	$(PYTHON) -m ruff check reach.py lib tests fixtures/build.py fixtures/record_local.py \
+	$(PYTHON) -m ruff check reach.py lib tests fixtures/build.py fixtures/record_local.py fixtures/apiserver.py \
 	    tests/stub/kubectl tests/sim/kubectl fixtures/fakes/tool
 
 fixtures:        ## rebuild fixtures/ from ../shared/recordings and the current probe script
