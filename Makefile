@@ -13,8 +13,9 @@ lint:            ## style and obvious bugs
 	$(PYTHON) -m ruff check reach.py lib tests fixtures/build.py fixtures/record_local.py fixtures/apiserver.py \
 	    tests/stub/kubectl tests/sim/kubectl fixtures/fakes/tool
 
-fixtures:        ## rebuild fixtures/ from ../shared/recordings and the current probe script
+fixtures:        ## rebuild fixtures/: from ../shared/recordings, and re-record the no-cluster ones
 	$(PYTHON) fixtures/build.py
+	$(PYTHON) fixtures/record_local.py
 
 record-local:    ## record the no-cluster fixtures with the real kubectl on PATH
 	$(PYTHON) fixtures/record_local.py

@@ -102,9 +102,12 @@ def _strip(line: str) -> str:
 
 def _forbidden(user: str, verb: str, resource: str, namespace: str, step: str, text: str) -> KubeError:
     message = 'forbidden: user "%s" cannot %s %s in namespace "%s"' % (user, verb, resource, namespace)
-    if resource == "pods/ephemeralcontainers":
+    if resource == "pods/ephemeralcontainers" and verb == "get":
         hint = ("kubectl reads pods/ephemeralcontainers before it writes, so the API names get first: "
-                "ask for get and patch on pods/ephemeralcontainers")
+                "ask for get and patch on pods/ephemeralcontainers (get and update with kubectl < 1.32)")
+    elif resource == "pods/ephemeralcontainers":
+        hint = "ask for get and %s on pods/ephemeralcontainers%s" % (
+            verb, " (kubectl < 1.32 replaces the list with a PUT)" if verb == "update" else "")
     elif resource == "pods/log":
         hint = "ask for get on pods/log to read the probe's output"
     else:

@@ -17,7 +17,8 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, TextIO
 from . import apierrors, container
 from .errors import KubeError
 
-ALL_EXIT_CODES = list(range(256))
+# Negative codes are signals (the watchdog's SIGTERM, an OOM kill): sh would raise on them.
+ALL_EXIT_CODES = list(range(-64, 256))
 CALL_TIMEOUT = 60.0  # kubectl's own --request-timeout is 0 (none); never hang for ever
 
 
@@ -25,6 +26,7 @@ class Result(NamedTuple):
     stdout: str
     stderr: str
     exit: int
+    expired: bool = False   # the watchdog ended the call
 
     @property
     def ok(self) -> bool:
@@ -71,7 +73,11 @@ class Kubectl:
     def _cmd(self) -> Any:
         # Resolved at run time, not import time, so a kubectl put first on PATH is found.
         if self._command is None:
-            import sh
+            try:
+                import sh
+            except ImportError:
+                raise KubeError("the Python package sh is missing: reach runs kubectl through it",
+                                "pip install -r requirements.txt (or pip install sh)", reason="NoSh") from None
             try:
                 self._command = sh.Command(self.binary)
             except sh.CommandNotFound:
@@ -91,49 +97,32 @@ class Kubectl:
         cmd = self._cmd()
         argv = self._argv(args)
         started = time.time()
-        # A watchdog rather than sh's _timeout or wait(timeout=...), which add ~100 ms to every call.
         proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True, _return_cmd=True)
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            _terminate(proc)
-
-        watchdog = threading.Timer(timeout, expire)
-        watchdog.daemon = True
-        watchdog.start()
-        try:
+        with _Watchdog(proc, timeout) as watchdog:
             proc.wait()
-        except KeyboardInterrupt:
-            _terminate(proc)
-            raise
-        finally:
-            watchdog.cancel()
-        if expired.is_set():
-            raise KubeError("kubectl %s did not answer within %ds" % (args[0], timeout),
+        if watchdog.expired:
+            raise KubeError("kubectl %s did not answer within %gs" % (args[0], timeout),
                             "check that the API server is reachable (kubectl get --raw /readyz)", reason="Timeout")
         result = Result(_text(proc.stdout), _text(proc.stderr), proc.exit_code)
         if self.recorder:
             self.recorder.write(argv, stdin, result, started, time.time() - started)
         return result
 
-    def stream(self, args: List[str], on_line: Callable[[str], None]) -> Result:
+    def stream(self, args: List[str], on_line: Callable[[str], None], timeout: float) -> Result:
         """Run a call whose stdout arrives over time (logs -f), handing over each line."""
         cmd = self._cmd()
         argv = self._argv(args)
         started = time.time()
         chunks: list = []
         lines: List[str] = []
-        proc = cmd(*argv, _iter=True, _ok_code=ALL_EXIT_CODES, _tty_out=False)
-        try:
+        proc = cmd(*argv, _iter=True, _ok_code=ALL_EXIT_CODES, _tty_out=False, _decode_errors="replace")
+        with _Watchdog(proc, timeout) as watchdog:
             for line in proc:
                 lines.append(line)
                 chunks.append([round(time.time() - started, 3), "stdout", line])
                 on_line(line.rstrip("\n"))
             proc.wait()
-        finally:
-            _terminate(proc)
-        result = Result("".join(lines), _text(proc.stderr), proc.exit_code)
+        result = Result("".join(lines), _text(proc.stderr), proc.exit_code, watchdog.expired)
         if result.stderr:
             chunks.append([round(time.time() - started, 3), "stderr", result.stderr])
         if self.recorder:
@@ -192,9 +181,35 @@ class Kubectl:
             raise apierrors.classify(result.stderr, pod, namespace, "poll", name)
         return result.stdout
 
-    def logs(self, pod: str, namespace: str, name: str, follow: bool, on_line: Callable[[str], None]) -> Result:
+    def logs(self, pod: str, namespace: str, name: str, follow: bool, on_line: Callable[[str], None],
+             timeout: float) -> Result:
         args = ["logs"] + (["-f"] if follow else []) + [pod, "-n", namespace, "-c", name]
-        return self.stream(args, on_line)
+        return self.stream(args, on_line, timeout)
+
+
+class _Watchdog:
+    """Ends a kubectl process that outlives its time, and ends it on Ctrl-C too.
+
+    A timer thread rather than sh's _timeout or wait(timeout=...): those add ~100 ms to every call.
+    """
+
+    def __init__(self, proc: Any, timeout: float):
+        self.proc = proc
+        self.expired = False
+        self.timer = threading.Timer(timeout, self._expire)
+        self.timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired = True
+        _terminate(self.proc)
+
+    def __enter__(self) -> _Watchdog:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.timer.cancel()
+        _terminate(self.proc)
 
 
 def _terminate(proc: Any) -> None:

@@ -28,7 +28,8 @@ OUTCOMES = ("open", "refused", "timeout", "dns", "unreachable", "error")
 # Official busybox `nc -zv` is silent on a refused port (it prints every other failure),
 # hence `-v` and the empty-output rule in classify().
 SCRIPT = r"""w=$1; shift; n=$(($# / 2)); i=0
-set -f
+set -f; nl='
+'
 have() { command -v "$1" >/dev/null 2>&1; }
 check() {
   if have nc; then
@@ -45,7 +46,8 @@ check() {
   else
     via=none; out="this image has neither nc nor bash"; rc=127
   fi
-  printf 'reach[%s] %s %s rc=%s %s: %s\n' "$1" "$2" "$3" "$rc" "$via" "$(printf '%s ' $out)"
+  IFS=$nl
+  printf 'reach[%s] %s %s rc=%s %s: %s\n' "$1" "$2" "$3" "$rc" "$via" "$(printf '%s | ' $out)"
 }
 while [ $# -ge 2 ]; do
   i=$((i + 1)); check "$i" "$1" "$2" &
@@ -66,8 +68,9 @@ _PATTERNS = (
     ("refused", ("connection refused",)),
     ("unreachable", ("no route to host", "network is unreachable", "host is unreachable",
                      "network unreachable")),
-    ("timeout", ("timed out", "timeout", "operation now in progress")),
+    ("timeout", ("timed out",)),
 )
+LINE_SEP = " | "  # the script joins a tool's output lines with it
 _TIMEOUT_KILLED = (124, 143)  # coreutils timeout, busybox timeout
 
 
@@ -104,7 +107,7 @@ def command(targets: Sequence[Target], timeout: float) -> List[str]:
 
 def classify(target: Target, via: str, rc: int, text: str) -> Verdict:
     """Turn one target's (tool, exit status, output) into a verdict."""
-    text = text.strip()
+    text = text.strip().rstrip("|").strip()
     lowered = text.lower()
     if via == "none":
         return Verdict(target, "error", "the probe image has no nc or bash: use --image busybox:1.36", text, via, rc)
@@ -114,9 +117,15 @@ def classify(target: Target, via: str, rc: int, text: str) -> Verdict:
         return Verdict(target, "open", "connected; the peer kept the connection open", text, via, rc)
     if via == "bash" and rc in _TIMEOUT_KILLED:
         return Verdict(target, "timeout", "", text, via, rc)
-    for outcome, needles in _PATTERNS:
-        if any(needle in lowered for needle in needles):
-            return Verdict(target, outcome, "", text, via, rc)
+    # The last line that says something decides: OpenBSD nc prints one line per address it
+    # tried (IPv6 first), and the last address is the one the verdict is about.
+    for line in reversed(lowered.split(LINE_SEP.strip())):
+        for outcome, needles in _PATTERNS:
+            if any(needle in line for needle in needles):
+                return Verdict(target, outcome, "", text, via, rc)
+    if "usage:" in lowered:
+        return Verdict(target, "error", "a tool in the probe image does not take the options reach uses "
+                       "(an old busybox?): use --image busybox:1.36", text, via, rc)
     if via == "nc-z" and not text:
         # busybox nc -zv reports every failure except ECONNREFUSED.
         return Verdict(target, "refused", "", text, via, rc)

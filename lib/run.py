@@ -10,7 +10,7 @@ import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from . import apierrors, container, pods, probe, status
-from .errors import Exit, ProbeError, ReachError
+from .errors import Exit, KubeError, ProbeError, ReachError
 from .kubectl import Kubectl
 from .probe import Verdict
 from .targets import Target
@@ -18,6 +18,10 @@ from .targets import Target
 NOTICE_AFTER = 2.0       # seconds of waiting before telling the user what we wait for
 FIRST_POLL = 0.1
 MAX_POLL = 1.0
+POLL_RETRIES = 3         # consecutive failed polls (API hiccups) before giving up
+# Beyond --timeout, how long the probe's log may take: name resolution has its own timeouts
+# (resolv.conf: timeout x attempts, per search domain) that nc -w does not bound.
+LOG_MARGIN = 90.0
 
 
 class Request(NamedTuple):
@@ -122,6 +126,14 @@ class Run:
             return self._execute()
         except KeyboardInterrupt:
             raise self._interrupted() from None
+        except ReachError as e:
+            if self.added and self.name not in e.message + e.hint:
+                e.hint += "%s(ephemeral container %s stays in the pod; its output: %s)" % (
+                    "; " if e.hint else "", self.name, self._logs_command())
+            raise
+
+    def _logs_command(self) -> str:
+        return "kubectl logs %s -n %s -c %s" % (self.pod_name, self.namespace, self.name)
 
     def _lap(self, key: str, since: float) -> float:
         now = self.clock.now()
@@ -141,7 +153,12 @@ class Run:
                                               req.timeout, req.target_container))
         self.ui.progress("adding ephemeral container %s (%s) to pod %s/%s"
                          % (self.name, req.image, self.namespace, self.pod_name))
-        kube.add_ephemeral(pod, spec)
+        try:
+            kube.add_ephemeral(pod, spec)
+        except KubeError as e:
+            if e.reason == "Timeout":  # the API may have taken it all the same
+                e.hint += "; ephemeral container %s may have been added: %s" % (self.name, self._logs_command())
+            raise
         self.added = True
         t = self._lap("add_ms", t)
         state = self._wait()
@@ -155,7 +172,16 @@ class Run:
                          verdicts, dict(self.timings), kube.calls)
 
     def _poll(self) -> status.State:
-        return status.parse(self.kube.container_state(self.pod_name, self.namespace, self.name))
+        for attempt in range(POLL_RETRIES):
+            try:
+                return status.parse(self.kube.container_state(self.pod_name, self.namespace, self.name))
+            except KubeError as e:
+                # A deleted pod or a missing right will not heal; an API hiccup may.
+                if e.reason in ("PodNotFound", "NamespaceNotFound", "Forbidden", "Unauthorized") \
+                        or attempt == POLL_RETRIES - 1:
+                    raise
+                self.clock.sleep(0.5)
+        raise AssertionError("unreachable")
 
     def _wait(self) -> status.State:
         def notify(state: status.State, elapsed: float) -> None:
@@ -181,8 +207,15 @@ class Run:
                 shown.add(parsed[0])
                 self.ui.verdict(parsed[1])
 
+        self.ui.progress("probing %d target%s from %s (--timeout %gs, in parallel)"
+                         % (len(targets), "" if len(targets) == 1 else "s", self.name, self.req.timeout))
+        budget = probe.wait_seconds(self.req.timeout) + LOG_MARGIN
         for _ in range(3):
-            result = self.kube.logs(self.pod_name, self.namespace, self.name, state.phase == "running", on_line)
+            result = self.kube.logs(self.pod_name, self.namespace, self.name, state.phase == "running", on_line,
+                                    budget)
+            if result.expired:
+                raise ProbeError("the probe in %s did not finish within %gs" % (self.name, budget),
+                                 "name resolution may be hanging in the pod", container=self.name)
             if not result.ok:
                 if not apierrors.is_not_started(result.stderr):
                     raise apierrors.classify(result.stderr, self.pod_name, self.namespace, "logs", self.name)
@@ -198,9 +231,7 @@ class Run:
             if state.phase == "running":
                 continue
             return probe.with_missing(targets, log, _ended_early(state, log))
-        raise ProbeError("the log of %s kept ending before the probe finished" % self.name,
-                         "read it with kubectl logs %s -n %s -c %s" % (self.pod_name, self.namespace, self.name),
-                         container=self.name)
+        raise ProbeError("the log of %s kept ending before the probe finished" % self.name, container=self.name)
 
     def _interrupted(self) -> Interrupted:
         if not self.name:

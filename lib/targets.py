@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from typing import NamedTuple
 
@@ -69,7 +70,7 @@ def _parse_port(raw: str, text: str) -> int:
     return port
 
 
-def parse_duration(text: str, flag: str) -> float:
+def parse_duration(text: str, flag: str, limit: float = 3600.0) -> float:
     """Seconds from `5`, `2.5`, or Go-style `5s`, `1m30s`, `500ms`, `1h`."""
     value = text.strip()
     try:
@@ -78,8 +79,10 @@ def parse_duration(text: str, flag: str) -> float:
         seconds = _parse_go_duration(value)
         if seconds is None:
             raise UsageError("invalid %s %r: use seconds (10) or a duration like 10s, 1m, 1m30s" % (flag, text)) from None
-    if seconds <= 0:
-        raise UsageError("invalid %s %r: must be greater than zero" % (flag, text))
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError("invalid %s %r: must be a finite time greater than zero" % (flag, text))
+    if seconds > limit:
+        raise UsageError("invalid %s %r: at most %gs" % (flag, text, limit))
     return seconds
 
 

@@ -68,6 +68,12 @@ def test_forbidden_patch_explains_why_the_api_names_get():
     assert "names get first" in err.hint and "patch on pods/ephemeralcontainers" in err.hint
 
 
+def test_forbidden_update_with_old_kubectl_names_update():
+    err = apierrors.classify('Error from server (Forbidden): pods "web" is forbidden: User "reader" cannot update resource '
+                             '"pods/ephemeralcontainers" in API group "" in the namespace "shop"', "web", "shop", "replace")
+    assert err.hint == "ask for get and update on pods/ephemeralcontainers (kubectl < 1.32 replaces the list with a PUT)"
+
+
 def test_unsupported_names_the_kubernetes_version():
     err = apierrors.classify("the server could not find the requested resource", "web", "shop", "patch")
     assert "1.25" in err.hint

@@ -160,7 +160,7 @@ def test_logs_too_early_waits_and_reads_again(reach):
                          'get and patch pods/ephemeralcontainers (update with kubectl < 1.32); get pods/log', 3),
     ("forbidden-reader", 'error: forbidden: user "reader" cannot get pods/ephemeralcontainers in namespace "default"; '
                          'kubectl reads pods/ephemeralcontainers before it writes, so the API names get first: '
-                         'ask for get and patch on pods/ephemeralcontainers', 3),
+                         'ask for get and patch on pods/ephemeralcontainers (get and update with kubectl < 1.32)', 3),
 ])
 def test_kubernetes_errors_are_one_line(reach, name, message, code):
     r = reach(name)

@@ -20,7 +20,7 @@ DNS = Target("no-such-host.invalid", 80)
 CASES = [
     ("nc-z", 0, "127.0.0.1 (127.0.0.1:18080) open", "open"),                                     # busybox
     ("nc-z", 1, "", "refused"),                                                                 # busybox -v: silent
-    ("nc-z", 1, "nc: 127.0.0.1 (127.0.0.1:18081): Connection refused sent 0, rcvd 0", "refused"),  # busybox -vv
+    ("nc-z", 1, "nc: 127.0.0.1 (127.0.0.1:18081): Connection refused | sent 0, rcvd 0", "refused"),  # busybox -vv
     ("nc-z", 1, "nc: 127.0.0.1 (127.0.0.1:18082): Connection timed out", "timeout"),
     ("nc-z", 1, "nc: bad address 'no-such-host.invalid'", "dns"),
     ("nc-z", 1, "nc: 10.1.2.3 (10.1.2.3:80): No route to host", "unreachable"),
@@ -38,9 +38,16 @@ CASES = [
     ("nc", 143, "", "open"),     # the same under busybox timeout
     ("nc", 1, "", "error"),
     ("bash", 0, "", "open"),
-    ("bash", 1, "reach: connect: Connection refused reach: line 1: /dev/tcp/127.0.0.1/18081: Connection refused",
+    ("bash", 1, "reach: connect: Connection refused | reach: line 1: /dev/tcp/127.0.0.1/18081: Connection refused",
      "refused"),
-    ("bash", 1, "reach: line 1: db: Name or service not known reach: line 1: /dev/tcp/db/80: Invalid argument", "dns"),
+    ("bash", 1, "reach: line 1: db: Name or service not known | reach: line 1: /dev/tcp/db/80: Invalid argument", "dns"),
+    # OpenBSD nc, a name with an IPv6 and an IPv4 address: the last address tried decides.
+    ("nc-z", 1, "nc: connect to 2001:db8::1 port 443 (tcp) failed: Network is unreachable | nc: connect to "
+                "192.0.2.1 port 443 (tcp) timed out: Operation now in progress", "timeout"),
+    ("nc-z", 1, "nc: connect to 2001:db8::1 port 443 (tcp) failed: Connection refused | nc: connect to "
+                "192.0.2.1 port 443 (tcp) failed: No route to host", "unreachable"),
+    # busybox before 1.30 wants `timeout -t SECS`: its usage text is not a verdict.
+    ("nc", 1, "BusyBox v1.28.4 multi-call binary. | Usage: timeout [-t SECS] [-s SIG] PROG ARGS", "error"),
     ("bash", 124, "", "timeout"),
     ("none", 127, "this image has neither nc nor bash", "error"),
     ("nc-z", 2, "nc: something new", "error"),

@@ -68,7 +68,7 @@ def test_durations(text, seconds):
     assert parse_duration(text, "--timeout") == seconds
 
 
-@pytest.mark.parametrize("text", ["", "0", "-1", "5x", "s", "1m 30s", "ten", "0s"])
+@pytest.mark.parametrize("text", ["", "0", "-1", "5x", "s", "1m 30s", "ten", "0s", "inf", "nan", "-inf", "2h"])
 def test_bad_durations(text):
     with pytest.raises(UsageError) as info:
         parse_duration(text, "--timeout")

@@ -1,0 +1,48 @@
+"""The process boundary: a kubectl that hangs, dies, or is not there."""
+import os
+
+import pytest
+
+from lib.errors import KubeError
+from lib.kubectl import Kubectl
+
+
+def fake_kubectl(tmp_path, body):
+    path = tmp_path / "kubectl"
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_a_hanging_call_ends_with_a_clear_error(tmp_path):
+    kube = Kubectl(fake_kubectl(tmp_path, "exec sleep 30"))
+    with pytest.raises(KubeError) as info:
+        kube.run(["get", "pod", "web"], timeout=0.3)
+    assert info.value.reason == "Timeout"
+    assert info.value.message == "kubectl get did not answer within 0.3s"
+
+
+def test_a_kubectl_killed_by_a_signal_is_a_result_not_a_crash(tmp_path):
+    kube = Kubectl(fake_kubectl(tmp_path, "kill -9 $$"))
+    result = kube.run(["get", "pod", "web"])
+    assert result.exit == -9 and not result.ok
+
+
+def test_a_stream_that_outlives_its_time_is_ended_and_says_so(tmp_path):
+    kube = Kubectl(fake_kubectl(tmp_path, "echo first; exec sleep 30"))
+    seen = []
+    result = kube.stream(["logs", "-f", "web"], seen.append, timeout=0.3)
+    assert result.expired and seen == ["first"]
+
+
+def test_stdout_and_stderr_and_exit_code_come_back(tmp_path):
+    kube = Kubectl(fake_kubectl(tmp_path, 'echo "out $*"; echo err >&2; exit 3'), context="c", kubeconfig="k")
+    result = kube.run(["get", "pod"])
+    assert result == ("out --context c --kubeconfig k get pod\n", "err\n", 3, False)
+    assert kube.calls == 1
+
+
+def test_missing_binary(tmp_path):
+    with pytest.raises(KubeError) as info:
+        Kubectl(os.path.join(str(tmp_path), "none")).run(["version"])
+    assert info.value.reason == "KubectlMissing"
