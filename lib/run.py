@@ -212,7 +212,7 @@ class Run:
         budget = probe.wait_seconds(self.req.timeout) + LOG_MARGIN
         for _ in range(3):
             result = self.kube.logs(self.pod_name, self.namespace, self.name, state.phase == "running", on_line,
-                                    budget)
+                                    budget, until=lambda line: probe.parse_line(targets, line) == probe.DONE)
             if result.expired:
                 raise ProbeError("the probe in %s did not finish within %gs" % (self.name, budget),
                                  "name resolution may be hanging in the pod", container=self.name)

@@ -1,5 +1,6 @@
 """The process boundary: a kubectl that hangs, dies, or is not there."""
 import os
+import time
 
 import pytest
 
@@ -46,3 +47,12 @@ def test_missing_binary(tmp_path):
     with pytest.raises(KubeError) as info:
         Kubectl(os.path.join(str(tmp_path), "none")).run(["version"])
     assert info.value.reason == "KubectlMissing"
+
+
+def test_a_stream_ends_as_soon_as_its_output_is_complete(tmp_path):
+    kube = Kubectl(fake_kubectl(tmp_path, 'echo "reach[done] 0"; exec sleep 30'))
+    started = time.monotonic()
+    result = kube.stream(["logs", "-f", "web"], lambda line: None, timeout=20,
+                         until=lambda line: line.startswith("reach[done]"))
+    assert time.monotonic() - started < 5  # not the 30 s the process would have taken
+    assert result.ok and not result.expired and result.stdout == "reach[done] 0\n"
