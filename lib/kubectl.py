@@ -20,6 +20,7 @@ from .errors import KubeError
 # Negative codes are signals (the watchdog's SIGTERM, an OOM kill): sh would raise on them.
 ALL_EXIT_CODES = list(range(-64, 256))
 CALL_TIMEOUT = 60.0  # kubectl's own --request-timeout is 0 (none); never hang for ever
+_STATE_PATH = '{.status.ephemeralContainerStatuses[?(@.name=="%s")].state}'
 
 
 class Result(NamedTuple):
@@ -108,44 +109,20 @@ class Kubectl:
             self.recorder.write(argv, stdin, result, started, time.time() - started)
         return result
 
+    def start(self, args: List[str], on_line: Callable[[str], None],
+              until: Optional[Callable[[str], bool]] = None, on_end: Optional[Callable[[], None]] = None) -> Background:
+        """Start a call that runs beside the caller (logs -f, get --watch); see Background."""
+        return Background(self._cmd(), self._argv(args), on_line, until, self.recorder, on_end)
+
     def stream(self, args: List[str], on_line: Callable[[str], None], timeout: float,
                until: Optional[Callable[[str], bool]] = None) -> Result:
-        """Run a call whose stdout arrives over time (logs -f), handing over each line.
-
-        When `until` accepts a line, the output is complete: the call is ended at once rather
-        than waited for. (sh's _iter stalls for a second at the end of one call in four here;
-        a line callback plus an event does not.)
-        """
-        cmd = self._cmd()
-        argv = self._argv(args)
-        started = time.time()
-        chunks: list = []
-        lines: List[str] = []
-        finished = threading.Event()
-        complete = []
-
-        def out(line: str) -> None:
-            lines.append(line)
-            chunks.append([round(time.time() - started, 3), "stdout", line])
-            on_line(line.rstrip("\n"))
-            if until and until(line):
-                complete.append(True)
-                finished.set()
-
-        proc = cmd(*argv, _bg=True, _out=out, _ok_code=ALL_EXIT_CODES, _tty_out=False, _return_cmd=True,
-                   _decode_errors="replace")
-        waiter = threading.Thread(target=lambda: (proc.wait(), finished.set()), daemon=True)
-        waiter.start()
-        with _Watchdog(proc, timeout) as watchdog:
-            finished.wait()
-        if not complete:  # the process ended by itself (or was ended): collect its exit code and stderr
-            waiter.join(1.0)
-        code = 0 if complete else proc.exit_code if proc.exit_code is not None else -1
-        result = Result("".join(lines), _text(proc.stderr), code, watchdog.expired and not complete)
-        if result.stderr:
-            chunks.append([round(time.time() - started, 3), "stderr", result.stderr])
-        if self.recorder:
-            self.recorder.write(argv, None, result, started, time.time() - started, chunks)
+        """Run a call whose stdout arrives over time, handing over each line, within `timeout`."""
+        call = self.start(args, on_line, until)
+        finished = False
+        try:
+            finished = call.wait(timeout)
+        finally:
+            result = call.stop(expired=not finished)
         return result
 
     # -- the calls reach makes ------------------------------------------------------------
@@ -194,16 +171,88 @@ class Kubectl:
                         "try again in a moment", reason="Conflict")
 
     def container_state(self, pod: str, namespace: str, name: str) -> str:
-        jsonpath = '{.status.ephemeralContainerStatuses[?(@.name=="%s")].state}' % name
+        jsonpath = _STATE_PATH % name
         result = self.run(["get", "pod", pod, "-n", namespace, "-o", "jsonpath=" + jsonpath])
         if not result.ok:
             raise apierrors.classify(result.stderr, pod, namespace, "poll", name)
         return result.stdout
 
+    def watch_state(self, pod: str, namespace: str, name: str, on_state: Callable[[str], None],
+                    on_end: Optional[Callable[[], None]] = None) -> Background:
+        """Start `get --watch`: one line per change of the pod, handing over the container's state text."""
+        def on_line(line: str) -> None:
+            on_state(line.partition(" ")[2])  # "RESOURCEVERSION STATE": the version keeps lines apart
+        template = '{.metadata.resourceVersion}{" "}%s{"\\n"}' % _STATE_PATH % name
+        return self.start(["get", "pod", pod, "-n", namespace, "--watch", "-o", "jsonpath=" + template], on_line,
+                          on_end=on_end)
+
     def logs(self, pod: str, namespace: str, name: str, follow: bool, on_line: Callable[[str], None],
              timeout: float, until: Optional[Callable[[str], bool]] = None) -> Result:
         args = ["logs"] + (["-f"] if follow else []) + [pod, "-n", namespace, "-c", name]
         return self.stream(args, on_line, timeout, until)
+
+
+class Background:
+    """A kubectl call running beside the caller, its stdout handed over line by line.
+
+    When `until` accepts a line, the output is complete: the call counts as finished at once
+    and stop() ends it rather than waits for it. (sh's _iter stalls for a second at the end
+    of one call in four here; a line callback and events do not.)
+    """
+
+    def __init__(self, cmd: Any, argv: List[str], on_line: Callable[[str], None],
+                 until: Optional[Callable[[str], bool]], recorder: Optional[Recorder],
+                 on_end: Optional[Callable[[], None]] = None):
+        self.argv = argv
+        self.on_end = on_end
+        self.on_line = on_line
+        self.until = until
+        self.recorder = recorder
+        self.started = time.time()
+        self.lines: List[str] = []
+        self.chunks: list = []
+        self.complete = False
+        self.exited = False
+        self.finished = threading.Event()   # the process ended, or its output is complete
+        self.proc = cmd(*argv, _bg=True, _out=self._out, _ok_code=ALL_EXIT_CODES, _tty_out=False,
+                        _return_cmd=True, _decode_errors="replace")
+        self.waiter = threading.Thread(target=self._wait_process, daemon=True)
+        self.waiter.start()
+
+    def _out(self, line: str) -> None:
+        self.lines.append(line)
+        self.chunks.append([round(time.time() - self.started, 3), "stdout", line])
+        self.on_line(line.rstrip("\n"))
+        if self.until and self.until(line):
+            self.complete = True
+            self.finished.set()
+
+    def _wait_process(self) -> None:
+        self.proc.wait()
+        self.exited = True
+        self.finished.set()
+        if self.on_end:
+            self.on_end()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """True once finished; False when `timeout` passed first."""
+        return self.finished.wait(timeout)
+
+    def stop(self, expired: bool = False) -> Result:
+        """End the call if it still runs; its Result (exit 0 when `until` saw the output complete)."""
+        _terminate(self.proc)
+        if not self.complete:  # collect its exit code and stderr
+            self.waiter.join(1.0)
+        if self.complete:
+            code = 0
+        else:
+            code = self.proc.exit_code if self.exited and self.proc.exit_code is not None else -1
+        result = Result("".join(self.lines), _text(self.proc.stderr), code, expired and not self.complete)
+        if result.stderr:
+            self.chunks.append([round(time.time() - self.started, 3), "stderr", result.stderr])
+        if self.recorder:
+            self.recorder.write(self.argv, None, result, self.started, time.time() - self.started, self.chunks)
+        return result
 
 
 class _Watchdog:

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from . import apierrors, container, pods, probe, status
 from .errors import Exit, KubeError, ProbeError, ReachError
 from .kubectl import Kubectl
 from .probe import Verdict
 from .targets import Target
+from .waiting import Clock, Polls, WatchFeed, wait_for_start
 
-NOTICE_AFTER = 2.0       # seconds of waiting before telling the user what we wait for
-FIRST_POLL = 0.1
-MAX_POLL = 1.0
 POLL_RETRIES = 3         # consecutive failed polls (API hiccups) before giving up
 # Beyond --timeout, how long the probe's log may take: name resolution has its own timeouts
 # (resolv.conf: timeout x attempts, per search domain) that nc -w does not bound.
@@ -51,11 +49,6 @@ class Interrupted(ReachError):
     exit_code = Exit.INTERRUPTED
 
 
-class Clock(NamedTuple):
-    now: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-
-
 class Ui:
     """What a run tells the user while it works; the cli supplies a real one."""
 
@@ -74,46 +67,13 @@ def exit_code(verdicts: Sequence[Verdict]) -> Exit:
     return Exit.UNREACHABLE
 
 
-def wait_for_start(poll: Callable[[], status.State], start_timeout: float, clock: Clock,
-                   notify: Callable[[status.State, float], None]) -> status.State:
-    """Poll until the container runs, ends or fails; back off from 0.1 s to 1 s between polls."""
-    began = clock.now()
-    interval = FIRST_POLL
-    noticed = False
-    while True:
-        state = poll()
-        if state.started or state.phase == "failed":
-            return state
-        elapsed = clock.now() - began
-        if elapsed >= start_timeout:
-            raise _start_deadline(state, start_timeout)
-        if not noticed and elapsed >= NOTICE_AFTER:
-            notify(state, elapsed)
-            noticed = True
-        pause = min(interval, start_timeout - elapsed)
-        if not noticed:
-            pause = min(pause, max(NOTICE_AFTER - elapsed, 0.0))  # poll at the 2 s mark: the notice is due then
-        clock.sleep(pause)
-        interval = min(interval * 1.5, MAX_POLL)
-
-
-def _start_deadline(state: status.State, start_timeout: float) -> ProbeError:
-    if state.phase == "absent":
-        why = "the kubelet has not reported it at all"
-        hint = "check that the node is Ready and runs Kubernetes 1.25 or newer; or raise --start-timeout"
-    else:
-        why = "it is still %s" % (state.reason or state.phase)
-        hint = "the node may be pulling a large image: raise --start-timeout, or use a smaller --image"
-    return ProbeError("the probe container did not start within %gs: %s" % (start_timeout, why), hint)
-
-
 class Run:
     def __init__(self, request: Request, kube: Kubectl, ui: Ui, clock: Optional[Clock] = None,
                  rng: Optional[random.Random] = None):
         self.req = request
         self.kube = kube
         self.ui = ui
-        self.clock = clock or Clock()
+        self.clock = clock or Clock(time.monotonic, time.sleep)
         self.rng = rng or random.Random()
         self.pod_name = request.pod
         self.namespace = request.namespace or ""
@@ -153,15 +113,23 @@ class Run:
                                               req.timeout, req.target_container))
         self.ui.progress("adding ephemeral container %s (%s) to pod %s/%s"
                          % (self.name, req.image, self.namespace, self.pod_name))
+        # The watch starts first: its start-up overlaps the patch, and it reads from the pod's
+        # version at its start, so it misses no change. Its end (an error: no RBAC to watch)
+        # ends the feed, and the wait polls instead.
+        feed = WatchFeed()
+        watch = kube.watch_state(self.pod_name, self.namespace, self.name, feed.put, on_end=feed.close)
         try:
-            kube.add_ephemeral(pod, spec)
-        except KubeError as e:
-            if e.reason == "Timeout":  # the API may have taken it all the same
-                e.hint += "; ephemeral container %s may have been added: %s" % (self.name, self._logs_command())
-            raise
-        self.added = True
-        t = self._lap("add_ms", t)
-        state = self._wait()
+            try:
+                kube.add_ephemeral(pod, spec)
+            except KubeError as e:
+                if e.reason == "Timeout":  # the API may have taken it all the same
+                    e.hint += "; ephemeral container %s may have been added: %s" % (self.name, self._logs_command())
+                raise
+            self.added = True
+            t = self._lap("add_ms", t)
+            state = self._wait(feed)
+        finally:
+            watch.stop()
         if state.phase == "failed":
             raise self._failed(state)
         t = self._lap("start_ms", t)
@@ -183,12 +151,16 @@ class Run:
                 self.clock.sleep(0.5)
         raise AssertionError("unreachable")
 
-    def _wait(self) -> status.State:
+    def _polls(self) -> Polls:
+        return Polls(self._poll, self.clock)
+
+    def _wait(self, source: Optional[WatchFeed] = None) -> status.State:
         def notify(state: status.State, elapsed: float) -> None:
             what = state.reason or ("not reported by the kubelet yet" if state.phase == "absent" else state.phase)
             self.ui.progress("waiting for %s to start (%s, %.0fs so far; limit %gs)"
                              % (self.name, what, elapsed, self.req.start_timeout))
-        return wait_for_start(self._poll, self.req.start_timeout, self.clock, notify)
+        return wait_for_start(source or self._polls(), self.req.start_timeout, self.clock, notify,
+                              fallback=self._polls)
 
     def _failed(self, state: status.State) -> ProbeError:
         message = "the probe container %s could not start: %s" % (self.name, state.reason)

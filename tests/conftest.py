@@ -59,7 +59,7 @@ def read_outcome(tmp_path, name, proc_code, out, err):
     state = tmp_path / "stub-state.json"
     used = json.loads(state.read_text()) if state.exists() and state.read_text() else []
     recorded = fixture_calls(name)
-    unused = [i for i, c in enumerate(recorded) if not (used[i] if i < len(used) else False)]
+    unused = [i for i, c in enumerate(recorded) if not (used[i] if i < len(used) else False) and not c.get("optional")]
     return Outcome(proc_code, out, err, calls, unused)
 
 

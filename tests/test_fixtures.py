@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES, ROOT, STUB_DIR
+from conftest import FIXTURES, ROOT, STUB_DIR, fixture_calls
 
 RECORDINGS = os.path.join(ROOT, "..", "shared", "recordings")
 
 
 def stub(tmp_path, fixture, *argv, stdin=None):
-    env = dict(os.environ, REACH_FIXTURE=os.path.join(FIXTURES, fixture + ".jsonl"),
-               REACH_STUB_STATE=str(tmp_path / "state"), REACH_STUB_SPEED="0")
+    path = fixture if os.path.isabs(fixture) else os.path.join(FIXTURES, fixture + ".jsonl")
+    env = dict(os.environ, REACH_FIXTURE=path, REACH_STUB_STATE=str(tmp_path / "state"), REACH_STUB_SPEED="0")
     return subprocess.run([sys.executable, os.path.join(STUB_DIR, "kubectl")] + list(argv), env=env, input=stdin,
                           capture_output=True, text=True)
 
@@ -27,14 +27,30 @@ def test_stub_refuses_unknown_calls_loudly(tmp_path):
 
 
 def test_stub_answers_identical_calls_in_order_and_repeats_only_marked_ones(tmp_path):
-    poll = ["get", "pod", "web-open", "-n", "default", "-o",
-            'jsonpath={.status.ephemeralContainerStatuses[?(@.name=="reach-tddwm")].state}']
-    answers = [stub(tmp_path, "open", *poll).stdout for _ in range(5)]
-    assert "ContainerCreating" in answers[0] and "ContainerCreating" in answers[1]
-    assert all("terminated" in a for a in answers[2:])
-    once = ["get", "pod", "web-open", "-n", "default", "-o", "json"]
-    assert stub(tmp_path, "open", *once).returncode == 0
-    assert stub(tmp_path, "open", *once).returncode == 127
+    poll = ["get", "pod", "web", "-o", "jsonpath={.status}"]
+    once = ["get", "pod", "web", "-o", "json"]
+    fixture = tmp_path / "f.jsonl"
+    fixture.write_text("\n".join(json.dumps(c) for c in [
+        {"meta": {"args": [], "sources": ["test"]}},
+        {"argv": poll, "stdout": "first"}, {"argv": poll, "stdout": "then", "repeat": True},
+        {"argv": once, "stdout": "{}"}]))
+    answers = [stub(tmp_path, str(fixture), *poll).stdout for _ in range(4)]
+    assert answers == ["first", "then", "then", "then"]
+    assert stub(tmp_path, str(fixture), *once).returncode == 0
+    assert stub(tmp_path, str(fixture), *once).returncode == 127
+
+
+def test_stub_holds_a_watch_open_until_it_is_ended(tmp_path):
+    watch = next(c for c in fixture_calls("watch") if "--watch" in c["argv"])
+    env = dict(os.environ, REACH_FIXTURE=os.path.join(FIXTURES, "watch.jsonl"), REACH_STUB_STATE=str(tmp_path / "s"),
+               REACH_STUB_SPEED="0")
+    proc = subprocess.Popen([sys.executable, os.path.join(STUB_DIR, "kubectl")] + watch["argv"], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    lines = [proc.stdout.readline() for _ in watch["chunks"]]
+    assert "terminated" in lines[-1]
+    assert proc.poll() is None   # still open, as a real watch is
+    proc.terminate()
+    proc.wait(5)
 
 
 def test_stub_checks_stdin_as_json(tmp_path):

@@ -6,6 +6,15 @@ import pytest
 from conftest import fixture_calls
 
 
+def kinds(calls):
+    """What each kubectl call was, in the order they arrived."""
+    def kind(argv):
+        if argv[0] == "get":
+            return "watch" if "--watch" in argv else "poll" if argv[-1].startswith("jsonpath") else "get"
+        return argv[0]
+    return [kind(c["argv"]) for c in calls]
+
+
 def test_open_target(reach):
     r = reach("open")
     assert r.code == 0, r.err
@@ -13,7 +22,9 @@ def test_open_target(reach):
     assert "ephemeral container reach-tddwm (busybox:1.36)" in r.out
     assert "from pod default/web-open on node lab-node" in r.out
     assert "adding ephemeral container reach-tddwm" in r.err
-    assert [c["argv"][0] for c in r.calls] == ["get", "patch", "get", "get", "get", "logs"]
+    # four kubectl processes: the pod, a watch started beside the patch, the patch, the log
+    assert sorted(kinds(r.calls)) == ["get", "logs", "patch", "watch"]
+    assert kinds(r.calls)[0] == "get" and kinds(r.calls)[-1] == "logs"
 
 
 def test_patch_carries_one_restricted_container_with_the_targets_as_parameters(reach):
@@ -45,9 +56,20 @@ def test_single_target_verdicts(reach, name, line, code):
     assert r.out.splitlines()[0] == line
 
 
-def test_running_container_is_followed_and_terminated_one_is_read(reach):
+def test_a_running_container_is_followed(reach):
     follow = reach("refused")
     assert ["logs", "-f"] == next(c["argv"][:2] for c in follow.calls if c["argv"][0] == "logs")
+
+
+def test_a_terminated_container_is_read(reach):
+    read = reach("dns")
+    assert ["logs", "web-dns"] == next(c["argv"][:2] for c in read.calls if c["argv"][0] == "logs")
+
+
+def test_the_recorded_watch(reach):
+    r = reach("watch")
+    assert r.code == 0 and r.out.startswith("✓ 127.0.0.1:18080 open")
+    assert sorted(kinds(r.calls)) == ["get", "logs", "patch", "watch"]
 
 
 def test_multi_target_one_container_one_line_each(reach):
@@ -99,9 +121,7 @@ def test_image_pull_failure_fails_fast(reach):
     assert "could not start: ErrImagePull" in r.err
     assert "registry.invalid/doesnotexist:1" in r.err
     assert "imagePullSecrets" in r.err
-    polls = [c for c in r.calls if c["argv"][0] == "get" and "jsonpath" in c["argv"][-1]]
-    assert len(polls) == 3  # the first ErrImagePull ends the wait
-    assert not any(c["argv"][0] == "logs" for c in r.calls)
+    assert sorted(kinds(r.calls)) == ["get", "patch", "watch"]  # the watch's first ErrImagePull ends it
 
 
 def test_start_error_names_the_message(reach):
@@ -126,8 +146,8 @@ def test_old_kubectl_falls_back_to_replace_raw(reach, name):
     r = reach(name)
     assert r.code == 0, r.err
     assert r.out.startswith("✓ 127.0.0.1:18080 open")
-    verbs = [c["argv"][0] for c in r.calls]
-    assert verbs[:3] == ["get", "patch", "replace"]
+    order = [k for k in kinds(r.calls) if k != "watch"]
+    assert order == ["get", "patch", "replace", "logs"] and len(r.calls) == 5
     replace = next(c for c in r.calls if c["argv"][0] == "replace")
     assert replace["argv"] == ["replace", "--raw", "/api/v1/namespaces/default/pods/web-old-kubectl/ephemeralcontainers",
                                "-f", "-"]
@@ -139,7 +159,7 @@ def test_old_kubectl_falls_back_to_replace_raw(reach, name):
 def test_conflict_is_retried_with_a_fresh_pod(reach):
     r = reach("conflict")
     assert r.code == 0, r.err
-    assert [c["argv"][0] for c in r.calls][:5] == ["get", "patch", "replace", "get", "replace"]
+    assert [k for k in kinds(r.calls) if k != "watch"] == ["get", "patch", "replace", "get", "replace", "logs"]
     replaces = [json.loads(c["stdin"]) for c in r.calls if c["argv"][0] == "replace"]
     assert replaces[0]["metadata"]["resourceVersion"] == "833"
     assert replaces[1]["metadata"]["resourceVersion"] == "835"
@@ -150,7 +170,7 @@ def test_logs_too_early_waits_and_reads_again(reach):
     r = reach("logs-too-early")
     assert r.code == 0, r.err
     assert r.out.startswith("✓ 127.0.0.1:18080 open")
-    assert [c["argv"][0] for c in r.calls] == ["get", "patch", "get", "logs", "get", "logs"]
+    assert [k for k in kinds(r.calls) if k != "watch"] == ["get", "patch", "logs", "poll", "logs"]
 
 
 @pytest.mark.parametrize("name, message, code", [
@@ -210,10 +230,10 @@ def test_record_mode_writes_replayable_calls(reach, tmp_path, monkeypatch):
     r = reach("open")
     (path,) = list(record.iterdir())
     recorded = [json.loads(l) for l in path.read_text().splitlines()]
-    assert [c["argv"] for c in recorded] == [c["argv"] for c in r.calls]
-    assert recorded[-1]["stdout"] == fixture_calls("open")[-1]["stdout"]
+    assert sorted(c["argv"] for c in recorded) == sorted(c["argv"] for c in r.calls)  # a watch is written when it ends
+    logs = next(c for c in recorded if c["argv"][0] == "logs")
+    assert logs["stdout"] == fixture_calls("open")[-1]["stdout"] and "chunks" in logs
     assert {"argv", "stdin", "stdout", "stderr", "exit", "started", "duration"} <= set(recorded[0])
-    assert "chunks" in recorded[-1]
 
 
 @pytest.mark.parametrize("name, message", [

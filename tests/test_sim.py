@@ -113,3 +113,18 @@ def test_a_container_killed_mid_probe_gives_error_verdicts_that_say_why(cluster,
     lines = r.stdout.splitlines()
     assert [l.split(" ")[:3] for l in lines[:2]] == [["?", "127.0.0.1:1", "error"], ["?", "127.0.0.1:2", "error"]]
     assert "the probe container ended (OOMKilled, exit code 137) before reporting this target" in lines[0]
+
+
+def test_without_rights_to_watch_it_polls(cluster, ports):
+    opened, _ = ports
+    cluster["SIM_NO_WATCH"] = "1"
+    r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "-v")
+    assert r.returncode == 0, r.stderr
+    assert "--watch" in r.stderr and "-o 'jsonpath={.status.ephemeralContainerStatuses" in r.stderr
+
+
+def test_a_run_starts_four_kubectl_processes(cluster, ports):
+    opened, _ = ports
+    r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "--to", "127.0.0.1:%d" % opened, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["kubectlCalls"] == 4

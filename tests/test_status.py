@@ -5,13 +5,15 @@ from lib import status
 
 
 def recorded_states(name):
-    return [c["stdout"] for c in fixture_calls(name) if c["argv"][0] == "get" and "jsonpath" in c["argv"][-1]]
+    """The states a fixture's watch reports (its lines are "RESOURCEVERSION STATE")."""
+    watch = next(c for c in fixture_calls(name) if "--watch" in c["argv"])
+    return [line.partition(" ")[2] for line in watch["stdout"].splitlines()]
 
 
 def test_states_from_a_recorded_start():
     states = [status.parse(s) for s in recorded_states("open")]
-    assert [s.phase for s in states] == ["waiting", "waiting", "terminated"]
-    assert states[0].reason == "ContainerCreating" and states[-1].exit_code == 0 and states[-1].started
+    assert [s.phase for s in states] == ["absent", "absent", "waiting", "terminated"]
+    assert states[2].reason == "ContainerCreating" and states[-1].exit_code == 0 and states[-1].started
 
 
 def test_image_pull_failure_is_fatal_at_once():

@@ -1,9 +1,12 @@
-"""The wait loop, with a fake clock: no sleeping, no processes."""
+"""Waiting for the container to start, on a fake clock: no sleeping, no processes."""
 import pytest
 
 from lib import status
 from lib.errors import ProbeError
-from lib.run import Clock, wait_for_start
+from lib.waiting import ENDED, Clock, Polls, WatchFeed, wait_for_start
+
+CREATING = status.State("waiting", "ContainerCreating")
+RUNNING = status.State("running")
 
 
 class FakeClock:
@@ -18,6 +21,9 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.t += seconds
 
+    def clock(self):
+        return Clock(self.now, self.sleep)
+
 
 def poller(states, clock, cost=0.07):
     """Answers the given states in order (the last one for ever); each poll costs `cost` seconds."""
@@ -31,55 +37,101 @@ def poller(states, clock, cost=0.07):
     return poll, seen
 
 
-def wait(states, start_timeout=60.0):
+class Events:
+    """A watch: states at given times (ENDED for the process's end)."""
+
+    def __init__(self, clock, events):
+        self.clock, self.events = clock, list(events)
+
+    def next(self, timeout):
+        if self.events and self.events[0][0] <= self.clock.t + timeout:
+            at, state = self.events.pop(0)
+            self.clock.t = max(self.clock.t, at)
+            return state
+        self.clock.t += timeout
+        return None
+
+
+def wait_polling(states, start_timeout=60.0, cost=0.07):
     clock = FakeClock()
     notices = []
-    poll, seen = poller(states, clock)
-    state = wait_for_start(poll, start_timeout, Clock(clock.now, clock.sleep), lambda s, e: notices.append((s, e)))
+    poll, seen = poller(states, clock, cost)
+    state = wait_for_start(Polls(poll, clock.clock()), start_timeout, clock.clock(),
+                           lambda s, e: notices.append((s, e)))
     return state, clock, notices, seen
 
 
-def test_returns_at_the_first_running_state_polling_fast_at_first():
-    creating = status.State("waiting", "ContainerCreating")
-    state, clock, notices, seen = wait([status.State("absent"), creating, status.State("running")])
+def test_polls_return_at_the_first_running_state_polling_fast_at_first():
+    state, clock, notices, seen = wait_polling([status.State("absent"), CREATING, RUNNING])
     assert state.phase == "running" and len(seen) == 3
     assert clock.sleeps[0] <= 0.25 and notices == []
 
 
-def test_backs_off_to_one_second():
-    clock = FakeClock()
-    poll, _ = poller([status.State("waiting", "ContainerCreating")] * 40 + [status.State("running")], clock)
-    wait_for_start(poll, 60, Clock(clock.now, clock.sleep), lambda s, e: None)
+def test_polls_back_off_to_one_second():
+    _, clock, _, _ = wait_polling([CREATING] * 40 + [RUNNING])
     assert max(clock.sleeps) == 1.0 and clock.sleeps[-5:] == [1.0] * 5
     assert clock.sleeps[:4] == sorted(clock.sleeps[:4]) and clock.sleeps[0] <= 0.25
 
 
 def test_fails_within_one_poll_of_a_fatal_state():
-    state, _, _, seen = wait([status.State("waiting", "ContainerCreating"), status.State("failed", "ErrImagePull"),
-                              status.State("failed", "ImagePullBackOff")])
+    state, _, _, seen = wait_polling([CREATING, status.State("failed", "ErrImagePull"),
+                                      status.State("failed", "ImagePullBackOff")])
     assert state.reason == "ErrImagePull" and len(seen) == 2
 
 
-def test_tells_the_user_once_after_two_seconds():
-    state, clock, notices, seen = wait([status.State("waiting", "ContainerCreating")] * 12 + [status.State("running")])
+def test_tells_the_user_once_at_two_seconds():
+    _, _, notices, _ = wait_polling([CREATING] * 12 + [RUNNING])
     assert len(notices) == 1
     assert notices[0][0].reason == "ContainerCreating" and 2.0 <= notices[0][1] < 2.2
 
 
 @pytest.mark.parametrize("last, says", [
     (status.State("absent"), "the kubelet has not reported it"),
-    (status.State("waiting", "ContainerCreating"), "it is still ContainerCreating"),
+    (CREATING, "it is still ContainerCreating"),
 ])
 def test_start_deadline(last, says):
     with pytest.raises(ProbeError) as info:
-        wait([last], start_timeout=5)
+        wait_polling([last], start_timeout=5)
     assert "did not start within 5s" in info.value.message and says in info.value.message
     assert "--start-timeout" in info.value.hint
 
 
 def test_deadline_is_kept_even_with_slow_polls():
-    clock = FakeClock()
-    poll, seen = poller([status.State("absent")], clock, cost=0.9)
     with pytest.raises(ProbeError):
-        wait_for_start(poll, 3, Clock(clock.now, clock.sleep), lambda s, e: None)
-    assert clock.t < 3 + 1.0 + 0.9
+        wait_polling([status.State("absent")], start_timeout=3, cost=0.9)
+
+
+def test_watch_events_end_the_wait_when_they_come():
+    clock = FakeClock()
+    events = Events(clock, [(0.05, status.State("absent")), (0.4, CREATING), (0.93, RUNNING)])
+    state = wait_for_start(events, 60, clock.clock(), lambda s, e: None)
+    assert state.phase == "running" and clock.t == pytest.approx(0.93)
+    assert clock.sleeps == []   # no polling: the watch's own pace
+
+
+def test_a_quiet_watch_still_gets_the_notice_and_the_deadline():
+    clock = FakeClock()
+    notices = []
+    with pytest.raises(ProbeError) as info:
+        wait_for_start(Events(clock, [(0.3, CREATING)]), 10, clock.clock(), lambda s, e: notices.append((s, e)))
+    assert [(s.reason, e) for s, e in notices] == [("ContainerCreating", 2.0)]
+    assert "it is still ContainerCreating" in info.value.message and clock.t == pytest.approx(10)
+
+
+def test_a_watch_that_ends_hands_over_to_polls():
+    clock = FakeClock()
+    poll, seen = poller([CREATING, RUNNING], clock)
+    state = wait_for_start(Events(clock, [(0.1, ENDED)]), 60, clock.clock(), lambda s, e: None,
+                           fallback=lambda: Polls(poll, clock.clock()))
+    assert state.phase == "running" and len(seen) == 2
+
+
+def test_watch_feed_parses_lines_and_reports_its_end():
+    feed = WatchFeed()
+    feed.put('{"waiting":{"reason":"ContainerCreating"}}')
+    feed.put("")
+    feed.close()
+    assert feed.next(0).reason == "ContainerCreating"
+    assert feed.next(0).phase == "absent"
+    assert feed.next(0) is ENDED
+    assert feed.next(0.01) is None
