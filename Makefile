@@ -23,8 +23,11 @@ record-local:    ## record the no-cluster fixtures with the real kubectl on PATH
 install:
 	$(PYTHON) -m pip install .
 
-dist bench:
-	@echo "make $@: not built yet (see the open issues)"; exit 1
+bench:           ## time-to-verdict and kubectl processes (BENCHMARKS.md says how to read it)
+	$(PYTHON) tests/bench.py
+
+dist:
+	@echo "make dist: not built yet (see the open issues)"; exit 1
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""make bench: how fast reach reaches a verdict, and with how many kubectl processes.
+
+    python tests/bench.py [--runs 7]
+    python tests/bench.py --kubeconfig K --pod P -n NS --to HOST:PORT [--reference "kubectl debug ..."]
+
+Without a cluster it measures, each figure the median of --runs:
+- CLI start: `reach.py --help` against a bare `python -c pass`;
+- time-to-verdict on the simulated cluster (tests/sim/kubectl) with costs taken from the real
+  recordings (a kubectl process ~50 ms before its first request, ~20 ms a request, the
+  container running 0.5 s after the patch), for 1 and 3 targets, against the same cluster's
+  `kubectl debug --attach` (one process: get, patch, watch, attach) as the reference;
+  also with polling forced (no right to watch) and with kubectl 1.27 (replace --raw);
+- the recorded real sessions (fixtures, replayed at their recorded pace by the stub).
+With --kubeconfig it times reach (and --reference) on a real cluster instead.
+Figures are ratios measured in one run: machines here are noisy. Nothing here is a test.
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = sys.executable
+REACH = [PY, os.path.join(ROOT, "reach.py")]
+SIM_COSTS = {"SIM_PROCESS": "0.02", "SIM_API": "0.02", "SIM_START_DELAY": "0.5,0.5"}
+
+
+def timed(argv, env=None):
+    started = time.perf_counter()
+    out = subprocess.run(argv, env=env, capture_output=True, text=True)
+    return time.perf_counter() - started, out
+
+
+def median_run(argv, runs, env_for_run=None):
+    """Median wall time, and the last run's output."""
+    times, out = [], None
+    for i in range(runs):
+        env = env_for_run(i) if env_for_run else None
+        seconds, out = timed(argv, env)
+        times.append(seconds)
+    return statistics.median(times), out
+
+
+class Sim:
+    """A fresh simulated cluster with one Running pod (the real pod of fixtures/open.jsonl)."""
+
+    def __init__(self, extra_env):
+        self.dir = tempfile.mkdtemp(prefix="reach-bench-")
+        with open(os.path.join(ROOT, "fixtures", "open.jsonl")) as f:
+            pod = json.loads([json.loads(line) for line in f][1]["stdout"])
+        pod["metadata"]["name"] = "web"
+        self.state = os.path.join(self.dir, "cluster")
+        os.mkdir(self.state)
+        with open(os.path.join(self.state, "pods.json"), "w") as f:
+            json.dump({"default/web": pod}, f)
+        tools = os.path.join(self.dir, "tools")
+        os.mkdir(tools)
+        nc = next((p for p in ("/bin/nc.openbsd", "/usr/bin/nc.openbsd") if os.path.exists(p)), None)
+        if nc:
+            os.symlink(nc, os.path.join(tools, "nc"))
+        else:  # no real nc: one that says "open" at once, the same for reach and the reference
+            with open(os.path.join(tools, "nc"), "w") as f:
+                f.write("#!/bin/sh\nexit 0\n")
+            os.chmod(os.path.join(tools, "nc"), 0o755)
+        bindir = os.path.join(self.dir, "bin")
+        os.mkdir(bindir)
+        with open(os.path.join(bindir, "kubectl"), "w") as f:
+            f.write('#!/bin/sh\nexec "%s" "%s" "$@"\n' % (PY, os.path.join(ROOT, "tests", "sim", "kubectl")))
+        os.chmod(os.path.join(bindir, "kubectl"), 0o755)
+        self.env = dict(os.environ, SIM_STATE=self.state, SIM_TOOLS=tools, PATH=bindir + ":" + os.environ["PATH"],
+                        **SIM_COSTS, **extra_env)
+        self.env.pop("KUBECTL", None)
+        self.env.pop("REACH_NAME_SUFFIX", None)
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def listener():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s
+
+
+def sim_figures(runs):
+    port = listener()
+    target = "127.0.0.1:%d" % port.getsockname()[1]
+    rows = []
+
+    def measure(label, extra_env, argv):
+        sim = Sim(extra_env)
+        try:
+            seconds, out = median_run(argv, runs, lambda i: sim.env)
+            calls = json.loads(out.stdout).get("kubectlCalls") if argv[:2] == REACH and "-o" in argv else None
+            return label, seconds, calls, out.returncode
+        finally:
+            sim.close()
+
+    reference = measure("kubectl debug --attach (reference)", {},
+                        ["kubectl", "debug", "web", "-n", "default", "--image=busybox:1.36", "--attach", "--",
+                         "nc", "-zv", "-w", "3"] + target.split(":"))
+    rows.append(reference)
+    one = REACH + ["web", "-n", "default", "--to", target, "-o", "json"]
+    three = REACH + ["web", "-n", "default", "--to", target, "--to", "127.0.0.1:1", "--to", "localhost:%s" %
+                     target.split(":")[1], "-o", "json"]
+    rows.append(measure("reach, 1 target", {}, one))
+    rows.append(measure("reach, 3 targets", {}, three))
+    rows.append(measure("reach, 1 target, polling (no right to watch)", {"SIM_NO_WATCH": "1"}, one))
+    rows.append(measure("reach, 1 target, kubectl 1.27 (replace --raw)", {"SIM_CLIENT": "27"}, one))
+    port.close()
+    return reference[1], rows
+
+
+def recorded_figures(runs):
+    """The recorded real sessions, replayed by the stub at their recorded pace."""
+    rows = []
+    bindir = tempfile.mkdtemp(prefix="reach-bench-stub-")
+    with open(os.path.join(bindir, "kubectl"), "w") as f:
+        f.write('#!/bin/sh\nexec "%s" -S "%s" "$@"\n' % (PY, os.path.join(ROOT, "tests", "stub", "kubectl")))
+    os.chmod(os.path.join(bindir, "kubectl"), 0o755)
+    for name in ("watch", "open", "multi"):
+        with open(os.path.join(ROOT, "fixtures", name + ".jsonl")) as f:
+            meta = json.loads(f.readline())["meta"]
+
+        def env(i, meta=meta, name=name):
+            state = os.path.join(bindir, "state-%s-%d" % (name, i))
+            return dict(os.environ, PATH=bindir + ":" + os.environ["PATH"], REACH_FIXTURE=os.path.join(
+                ROOT, "fixtures", name + ".jsonl"), REACH_STUB_STATE=state, REACH_STUB_SPEED="1",
+                REACH_NAME_SUFFIX=meta["suffix"])
+        seconds, out = median_run(REACH + meta["args"] + ["-o", "json"], runs, env)
+        rows.append(("recorded session %s (%d target%s)" % (name, len(meta["args"]) // 2 - 2,
+                                                          "s" if name == "multi" else ""),
+                     seconds, json.loads(out.stdout)["kubectlCalls"], out.returncode))
+    shutil.rmtree(bindir, ignore_errors=True)
+    return rows
+
+
+def cluster_figures(args):
+    flags = ["--kubeconfig", args.kubeconfig] + (["-n", args.namespace] if args.namespace else [])
+    rows = []
+    reference = None
+    if args.reference:
+        reference, out = median_run(["sh", "-c", args.reference], args.runs)
+        rows.append(("reference: %s" % args.reference, reference, None, out.returncode))
+    seconds, out = median_run(REACH + [args.pod, "--to", args.to, "-o", "json"] + flags, args.runs)
+    calls = json.loads(out.stdout).get("kubectlCalls") if out.stdout.strip() else None
+    rows.append(("reach, 1 target", seconds, calls, out.returncode))
+    return reference, rows
+
+
+def table(title, rows, reference):
+    print("\n%s" % title)
+    print("  %-52s %9s %7s %10s %5s" % ("", "median", "ratio", "processes", "exit"))
+    for label, seconds, calls, code in rows:
+        ratio = "%.2fx" % (seconds / reference) if reference else "-"
+        print("  %-52s %7.0fms %7s %10s %5s" % (label, seconds * 1000, ratio, calls if calls else "-", code))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--kubeconfig")
+    parser.add_argument("--pod")
+    parser.add_argument("-n", "--namespace")
+    parser.add_argument("--to")
+    parser.add_argument("--reference", help="a command to compare with, e.g. kubectl debug ... --attach -- nc ...")
+    args = parser.parse_args()
+    if args.kubeconfig:
+        if not (args.pod and args.to):
+            parser.error("--kubeconfig needs --pod and --to")
+        reference, rows = cluster_figures(args)
+        table("real cluster (%d runs each)" % args.runs, rows, reference)
+        return
+    python, _ = median_run([PY, "-c", "pass"], args.runs)
+    start, _ = median_run(REACH + ["--help"], args.runs)
+    table("CLI start (%d runs each)" % args.runs,
+          [("python -c pass", python, None, 0), ("reach.py --help", start, None, 0)], python)
+    reference, rows = sim_figures(args.runs)
+    table("simulated cluster: %s (%d runs each)" % (", ".join("%s=%s" % kv for kv in SIM_COSTS.items()), args.runs),
+          rows, reference)
+    table("recorded real sessions, replayed at their pace (%d runs each)" % args.runs, recorded_figures(args.runs),
+          None)
+
+
+if __name__ == "__main__":
+    main()
