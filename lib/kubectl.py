@@ -123,6 +123,7 @@ class Kubectl:
             finished = call.wait(timeout)
         finally:
             result = call.stop(expired=not finished)
+        assert result is not None
         return result
 
     # -- the calls reach makes ------------------------------------------------------------
@@ -238,9 +239,15 @@ class Background:
         """True once finished; False when `timeout` passed first."""
         return self.finished.wait(timeout)
 
-    def stop(self, expired: bool = False) -> Result:
-        """End the call if it still runs; its Result (exit 0 when `until` saw the output complete)."""
+    def stop(self, expired: bool = False, collect: bool = True) -> Optional[Result]:
+        """End the call if it still runs; its Result (exit 0 when `until` saw the output complete).
+
+        With collect=False nothing waits for the process to go (sh takes ~100 ms to notice):
+        for a watch whose job is done, the caller moves on at once (unless recording).
+        """
         _terminate(self.proc)
+        if not collect and not self.recorder:
+            return None
         if not self.complete:  # collect its exit code and stderr
             self.waiter.join(1.0)
         if self.complete:
