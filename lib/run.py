@@ -14,7 +14,7 @@ from .errors import Exit, KubeError, ProbeError, ReachError
 from .kubectl import Kubectl
 from .probe import Verdict
 from .targets import Target
-from .waiting import Clock, Polls, WatchFeed, wait_for_start
+from .waiting import Clock, Polls, WatchFeed, settle, wait_for_start
 
 POLL_RETRIES = 3         # consecutive failed polls (API hiccups) before giving up
 # Beyond --timeout, how long the probe's log may take: name resolution has its own timeouts
@@ -128,6 +128,8 @@ class Run:
             self.added = True
             t = self._lap("add_ms", t)
             state = self._wait(feed)
+            if state.phase == "running":
+                state = settle(feed, state, self.clock)
         finally:
             watch.stop(collect=False)
         if state.phase == "failed":
@@ -173,12 +175,23 @@ class Run:
         targets = self.req.targets
         shown = set()
 
+        def show(verdict: Verdict) -> None:
+            if verdict.target not in shown:
+                shown.add(verdict.target)
+                self.ui.verdict(verdict)
+
         def on_line(line: str) -> None:
             parsed = probe.parse_line(targets, line)
-            if isinstance(parsed, tuple) and parsed[0] not in shown:
-                shown.add(parsed[0])
-                self.ui.verdict(parsed[1])
+            if isinstance(parsed, tuple):
+                show(parsed[1])
 
+        if state.phase == "terminated":
+            # A container seen first as ended carries the verdicts in its termination message.
+            log = probe.parse_log(targets, state.message.splitlines())
+            if log.complete:
+                for verdict in log.verdicts:
+                    show(verdict)
+                return log.verdicts
         self.ui.progress("probing %d target%s from %s (--timeout %gs, in parallel)"
                          % (len(targets), "" if len(targets) == 1 else "s", self.name, self.req.timeout))
         budget = probe.wait_seconds(self.req.timeout) + LOG_MARGIN

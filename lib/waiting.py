@@ -15,6 +15,7 @@ from .errors import ProbeError
 NOTICE_AFTER = 2.0    # seconds of waiting before telling the user what we wait for
 FIRST_POLL = 0.1
 MAX_POLL = 1.0
+SETTLE = 0.15         # how long a running container gets to be reported ended before logs -f
 
 
 class Clock(NamedTuple):
@@ -95,6 +96,19 @@ def wait_for_start(source, start_timeout: float, clock: Clock, notify: Callable[
         last = got
         if got.started or got.phase == "failed":
             return got
+
+
+def settle(feed, state: status.State, clock: Clock, grace: float = SETTLE) -> status.State:
+    """A probe of open or refused ports ends within milliseconds of starting: give the watch a
+    moment to report the end, whose termination message carries the verdicts (no logs call)."""
+    deadline = clock.now() + grace
+    while clock.now() < deadline:
+        got = feed.next(deadline - clock.now())
+        if isinstance(got, status.State) and got.phase in ("terminated", "failed"):
+            return got
+        if got is None or got is ENDED:
+            break
+    return state
 
 
 def start_deadline(state: status.State, start_timeout: float) -> ProbeError:

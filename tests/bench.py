@@ -10,7 +10,8 @@ Without a cluster it measures, each figure the median of --runs:
   recordings (a kubectl process ~50 ms before its first request, ~20 ms a request, the
   container running 0.5 s after the patch), for 1 and 3 targets, against the same cluster's
   `kubectl debug --attach` (one process: get, patch, watch, attach) as the reference;
-  also with polling forced (no right to watch) and with kubectl 1.27 (replace --raw);
+  also with polling forced (no right to watch) and with kubectl 1.27 (replace --raw); once
+  with a kubelet that reports at once, once with one that reports at its 1 s relist;
 - the recorded real sessions (fixtures, replayed at their recorded pace by the stub).
 With --kubeconfig it times reach (and --reference) on a real cluster instead.
 Figures are ratios measured in one run: machines here are noisy. Nothing here is a test.
@@ -90,13 +91,13 @@ def listener():
     return s
 
 
-def sim_figures(runs):
+def sim_figures(runs, kubelet_env):
     port = listener()
     target = "127.0.0.1:%d" % port.getsockname()[1]
     rows = []
 
     def measure(label, extra_env, argv):
-        sim = Sim(extra_env)
+        sim = Sim(dict(kubelet_env, **extra_env))
         try:
             seconds, out = median_run(argv, runs, lambda i: sim.env)
             calls = json.loads(out.stdout).get("kubectlCalls") if argv[:2] == REACH and "-o" in argv else None
@@ -183,9 +184,11 @@ def main():
     start, _ = median_run(REACH + ["--help"], args.runs)
     table("CLI start (%d runs each)" % args.runs,
           [("python -c pass", python, None, 0), ("reach.py --help", start, None, 0)], python)
-    reference, rows = sim_figures(args.runs)
-    table("simulated cluster: %s (%d runs each)" % (", ".join("%s=%s" % kv for kv in SIM_COSTS.items()), args.runs),
-          rows, reference)
+    costs = ", ".join("%s=%s" % kv for kv in SIM_COSTS.items())
+    for kubelet, env in (("a kubelet that reports changes at once", {}),
+                         ("a kubelet that reports changes at its 1 s relist (PLEG)", {"SIM_RELIST": "1"})):
+        reference, rows = sim_figures(args.runs, env)
+        table("simulated cluster, %s: %s (%d runs each)" % (kubelet, costs, args.runs), rows, reference)
     table("recorded real sessions, replayed at their pace (%d runs each)" % args.runs, recorded_figures(args.runs),
           None)
 

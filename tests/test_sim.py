@@ -123,8 +123,30 @@ def test_without_rights_to_watch_it_polls(cluster, ports):
     assert "--watch" in r.stderr and "-o 'jsonpath={.status.ephemeralContainerStatuses" in r.stderr
 
 
-def test_a_run_starts_four_kubectl_processes(cluster, ports):
+def test_a_quick_probe_needs_three_kubectl_processes(cluster, ports):
     opened, _ = ports
     r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "--to", "127.0.0.1:%d" % opened, "-o", "json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["kubectlCalls"] == 4
+    assert json.loads(r.stdout)["kubectlCalls"] == 3   # get, watch, patch: the verdicts came with the end
+
+
+def test_a_slow_probe_is_followed_with_logs(cluster, tmp_path):
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "nc").write_text("#!/bin/sh\nsleep 0.6\necho 'nc: 127.0.0.1 (127.0.0.1:9): Connection timed out' >&2\nexit 1\n")
+    (slow / "nc").chmod(0o755)
+    cluster["SIM_TOOLS"] = str(slow)
+    r = reach(cluster, "web", "--to", "127.0.0.1:9", "-o", "json", "-v")
+    assert r.returncode == 1, r.stderr
+    assert json.loads(r.stdout)["targets"][0]["verdict"] == "timeout"
+    assert "kubectl logs -f web" in r.stderr and json.loads(r.stdout)["kubectlCalls"] == 4
+
+
+def test_verdicts_from_the_termination_message_need_no_logs_call(cluster, ports):
+    opened, closed = ports
+    cluster["SIM_RELIST"] = "1"   # the kubelet reports the container once it has already ended
+    r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "--to", "127.0.0.1:%d" % closed, "-o", "json", "-v")
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert [t["verdict"] for t in doc["targets"]] == ["open", "refused"]
+    assert doc["kubectlCalls"] == 3 and "kubectl logs" not in r.stderr

@@ -3,7 +3,7 @@ import pytest
 
 from lib import status
 from lib.errors import ProbeError
-from lib.waiting import ENDED, Clock, Polls, WatchFeed, wait_for_start
+from lib.waiting import ENDED, Clock, Polls, WatchFeed, settle, wait_for_start
 
 CREATING = status.State("waiting", "ContainerCreating")
 RUNNING = status.State("running")
@@ -135,3 +135,16 @@ def test_watch_feed_parses_lines_and_reports_its_end():
     assert feed.next(0).phase == "absent"
     assert feed.next(0) is ENDED
     assert feed.next(0.01) is None
+
+
+def test_settle_takes_an_end_reported_within_the_grace():
+    clock = FakeClock()
+    ended = status.State("terminated", "Completed", "reach[done] 0", 0)
+    assert settle(Events(clock, [(0.05, ended)]), RUNNING, clock.clock()) is ended
+    assert clock.t == pytest.approx(0.05)
+
+
+def test_settle_keeps_running_when_the_watch_stays_quiet():
+    clock = FakeClock()
+    assert settle(Events(clock, [(0.5, status.State("terminated"))]), RUNNING, clock.clock()) is RUNNING
+    assert clock.t == pytest.approx(0.15)
