@@ -9,7 +9,7 @@ from typing import List, Optional
 
 from .errors import KubeError
 
-RBAC_NEEDED = ("get pods; get and patch pods/ephemeralcontainers (update with kubectl < 1.32); "
+RBAC_NEEDED = ("get (and watch) pods; get and patch pods/ephemeralcontainers (update with kubectl < 1.32); "
                "get pods/log")
 
 _FORBIDDEN = re.compile(r'User "([^"]*)" cannot (\w+) resource "([^"]*)"(?: in API group "[^"]*")?'

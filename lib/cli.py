@@ -39,9 +39,10 @@ exit codes:
   4    the probe could not run or could not decide (image pull, start error, deadline)
   130  interrupted
 
-RBAC needed: get pods; get and patch pods/ephemeralcontainers (update with kubectl
-< 1.32); get pods/log. Each run adds one ephemeral container (reach-xxxxx) to the pod:
-it does not restart the pod or change its readiness, and it can never be removed.
+RBAC needed: get (and, to be fast, watch) pods; get and patch pods/ephemeralcontainers
+(update with kubectl < 1.32); get pods/log. Each run adds one ephemeral container
+(reach-xxxxx) to the pod: it does not restart the pod or change its readiness, and it
+can never be removed.
 """
 
 

@@ -176,8 +176,9 @@ def test_logs_too_early_waits_and_reads_again(reach):
 @pytest.mark.parametrize("name, message, code", [
     ("not-found-pod", 'error: pod "nope" not found in namespace "default"; check the name with kubectl get pods -n default', 3),
     ("not-found-namespace", 'error: namespace "no-such-namespace" not found; check -n (kubectl get namespaces) or --context', 3),
-    ("forbidden-viewer", 'error: forbidden: user "viewer" cannot get pods in namespace "default"; reach needs: get pods; '
-                         'get and patch pods/ephemeralcontainers (update with kubectl < 1.32); get pods/log', 3),
+    ("forbidden-viewer", 'error: forbidden: user "viewer" cannot get pods in namespace "default"; reach needs: '
+                         'get (and watch) pods; get and patch pods/ephemeralcontainers (update with kubectl < 1.32); '
+                         'get pods/log', 3),
     ("forbidden-reader", 'error: forbidden: user "reader" cannot get pods/ephemeralcontainers in namespace "default"; '
                          'kubectl reads pods/ephemeralcontainers before it writes, so the API names get first: '
                          'ask for get and patch on pods/ephemeralcontainers (get and update with kubectl < 1.32)', 3),
