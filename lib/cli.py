@@ -121,10 +121,15 @@ class TerminalUi(Ui):
         self.err.flush()
 
     def verdict(self, verdict: Verdict) -> None:
+        # Called from the thread that reads kubectl's output: a closed pipe (reach ... | head -1)
+        # must not become a traceback there; the run goes on and its exit code stays right.
         if self.output == "text" and verdict.target not in self.shown:
             self.shown.add(verdict.target)
-            self.out.write(report.verdict_line(verdict, self.style) + "\n")
-            self.out.flush()
+            try:
+                self.out.write(report.verdict_line(verdict, self.style) + "\n")
+                self.out.flush()
+            except BrokenPipeError:
+                self.out = open(os.devnull, "w")
 
     def finish(self, result: RunResult) -> None:
         if self.output == "text":
@@ -163,13 +168,19 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         request = make_request(args, env)
         kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err, env.get("REACH_RECORD"))
         result = Run(request, kube, ui).execute()
-        ui.finish(result)
+        try:
+            ui.finish(result)
+        except BrokenPipeError:
+            sys.stdout = open(os.devnull, "w")  # the reader left; the exit code still tells
         return int(exit_code(result.verdicts))
     except ReachError as e:
         return _fail(e, args, prog, out, err)
     except KeyboardInterrupt:
         err.write("\ninterrupted\n")
         return int(Exit.INTERRUPTED)
+    except BrokenPipeError:  # stdout closed early (| head): not an error of ours
+        sys.stdout = open(os.devnull, "w")
+        return int(Exit.OK)
     except Exception as e:  # a bug: say so in one line, unless -v asks for the traceback
         if args.verbose:
             traceback.print_exc(file=err)

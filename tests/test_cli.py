@@ -138,3 +138,13 @@ def test_ctrl_c_names_the_container_and_exits_130(tmp_path, stub_bin):
     assert "interrupted; ephemeral container reach-0d4ft stays in pod web-timeout" in err
     assert "kubectl logs web-timeout -n default -c reach-0d4ft" in err
     assert "Traceback" not in err
+
+
+def test_a_reader_that_leaves_early_is_no_error():
+    env = dict(os.environ, REACH_STUB_SPEED="0", NO_COLOR="1", PYTHONIOENCODING="utf-8")
+    read, write = os.pipe()
+    os.close(read)  # as `reach ... | head -0` does
+    proc = subprocess.run(REACH + ["--demo"], stdout=write, stderr=subprocess.PIPE, text=True, env=env, timeout=30)
+    os.close(write)
+    assert "Traceback" not in proc.stderr and "Exception" not in proc.stderr
+    assert proc.returncode == 1   # the verdict's exit code, not a crash
