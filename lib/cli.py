@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 from typing import List, Optional, Sequence, TextIO
@@ -117,8 +118,11 @@ class TerminalUi(Ui):
         self.shown: set = set()
 
     def progress(self, message: str) -> None:
-        self.err.write("%s\n" % message)
-        self.err.flush()
+        try:
+            self.err.write("%s\n" % message)
+            self.err.flush()
+        except BrokenPipeError:  # stderr closed (2>&1 | head): progress is not worth a failed run
+            self.err = open(os.devnull, "w")
 
     def verdict(self, verdict: Verdict) -> None:
         # Called from the thread that reads kubectl's output: a closed pipe (reach ... | head -1)
@@ -161,6 +165,7 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
     prog = prog_name(sys.argv[0])
     args = build_parser(prog).parse_args(argv)
     request = None
+    _terminate_like_ctrl_c()
     try:
         ui = TerminalUi(out, err, args.output)
         if args.demo:
@@ -178,15 +183,23 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
     except KeyboardInterrupt:
         err.write("\ninterrupted\n")
         return int(Exit.INTERRUPTED)
-    except BrokenPipeError:  # stdout closed early (| head): not an error of ours
-        sys.stdout = open(os.devnull, "w")
-        return int(Exit.OK)
     except Exception as e:  # a bug: say so in one line, unless -v asks for the traceback
         if args.verbose:
             traceback.print_exc(file=err)
         err.write("error: internal error: %s: %s; rerun with -v for the traceback and report it\n"
                   % (type(e).__name__, e))
         return int(Exit.PROBE)
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (a cancelled CI job, kill) takes Ctrl-C's path: kubectl calls are ended and the
+    message names the container."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (reach used as a library)
+        pass
 
 
 def _fail(e: ReachError, args: argparse.Namespace, prog: str, out: TextIO, err: TextIO) -> int:
@@ -197,7 +210,10 @@ def _fail(e: ReachError, args: argparse.Namespace, prog: str, out: TextIO, err: 
         line += "; %s" % e.hint
     if e.exit_code == Exit.USAGE:
         line += " (see %s --help)" % prog
-    err.write(line + "\n")
-    if args.output in ("json", "yaml") and e.exit_code != Exit.USAGE:
-        out.write(report.render(report.error_document(e, args.pod, args.namespace), args.output))
+    try:
+        err.write(line + "\n")
+        if args.output in ("json", "yaml") and e.exit_code != Exit.USAGE:
+            out.write(report.render(report.error_document(e, args.pod, args.namespace), args.output))
+    except BrokenPipeError:
+        pass  # the reader left; the exit code still tells
     return int(e.exit_code)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import sys
 import threading
 import time
@@ -214,19 +215,35 @@ class Background:
         self.chunks: list = []
         self.complete = False
         self.exited = False
+        self.stopped = False
+        self.problem = ""
         self.finished = threading.Event()   # the process ended, or its output is complete
+        # A process group of its own: stop() ends kubectl and anything it started, and a
+        # terminal's Ctrl-C reaches reach, which then ends it (see stop()).
         self.proc = cmd(*argv, _bg=True, _out=self._out, _ok_code=ALL_EXIT_CODES, _tty_out=False,
-                        _return_cmd=True, _decode_errors="replace")
+                        _return_cmd=True, _decode_errors="replace", _new_group=True)
         self.waiter = threading.Thread(target=self._wait_process, daemon=True)
         self.waiter.start()
 
-    def _out(self, line: str) -> None:
-        self.lines.append(line)
-        self.chunks.append([round(time.time() - self.started, 3), "stdout", line])
-        self.on_line(line.rstrip("\n"))
-        if self.until and self.until(line):
-            self.complete = True
+    def _out(self, line: str) -> Optional[bool]:
+        # Runs in sh's reader thread: an exception here would end that thread and leave the
+        # rest of the output unread, so it is caught and the call counts as finished.
+        if self.stopped:
+            return True
+        try:
+            self.lines.append(line)
+            self.chunks.append([round(time.time() - self.started, 3), "stdout", line])
+            self.on_line(line.rstrip("\n"))
+            if self.until and self.until(line):
+                self.complete = True
+                self.finished.set()
+        except Exception as e:  # a bug of ours: say so, and stop reading
+            self.problem = "reach could not read kubectl's output: %s: %s" % (type(e).__name__, e)
             self.finished.set()
+            if self.on_end:
+                self.on_end()
+            return True
+        return None
 
     def _wait_process(self) -> None:
         self.proc.wait()
@@ -242,19 +259,22 @@ class Background:
     def stop(self, expired: bool = False, collect: bool = True) -> Optional[Result]:
         """End the call if it still runs; its Result (exit 0 when `until` saw the output complete).
 
-        With collect=False nothing waits for the process to go (sh takes ~100 ms to notice):
-        for a watch whose job is done, the caller moves on at once (unless recording).
+        Only a call that ended by itself is waited for (to read its exit code); one that was
+        ended is not: sh takes ~100 ms to notice, 2 s when kubectl is behind a wrapper.
         """
-        _terminate(self.proc)
+        self.stopped = True
+        _end_group(self.proc)
         if not collect and not self.recorder:
             return None
-        if not self.complete:  # collect its exit code and stderr
+        if not self.complete and self.exited:
             self.waiter.join(1.0)
+        process = self.proc.process   # sh's process object: reading it does not wait
         if self.complete:
             code = 0
         else:
-            code = self.proc.exit_code if self.exited and self.proc.exit_code is not None else -1
-        result = Result("".join(self.lines), _text(self.proc.stderr), code, expired and not self.complete)
+            code = process.exit_code if self.exited and process.exit_code is not None else -1
+        stderr = _text(process.stderr) + (self.problem + "\n" if self.problem else "")
+        result = Result("".join(self.lines), stderr, code, expired and not self.complete)
         if result.stderr:
             self.chunks.append([round(time.time() - self.started, 3), "stderr", result.stderr])
         if self.recorder:
@@ -293,6 +313,25 @@ def _terminate(proc: Any) -> None:
             proc.terminate()
     except ProcessLookupError:  # it ended between the two calls
         pass
+
+
+def _end_group(proc: Any, grace: float = 2.0) -> None:
+    """SIGTERM to a background call's process group; SIGKILL to what is left after `grace`."""
+    process = proc.process
+    try:
+        process.signal_group(signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+
+    def kill() -> None:
+        try:
+            if process.is_alive()[0]:
+                process.signal_group(signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    timer = threading.Timer(grace, kill)
+    timer.daemon = True
+    timer.start()
 
 
 def _ns(namespace: Optional[str]) -> List[str]:

@@ -117,8 +117,9 @@ class Run:
         # version at its start, so it misses no change. Its end (an error: no RBAC to watch)
         # ends the feed, and the wait polls instead.
         feed = WatchFeed()
-        watch = kube.watch_state(self.pod_name, self.namespace, self.name, feed.put, on_end=feed.close)
+        watch = None
         try:
+            watch = kube.watch_state(self.pod_name, self.namespace, self.name, feed.put, on_end=feed.close)
             try:
                 kube.add_ephemeral(pod, spec)
             except KubeError as e:
@@ -131,7 +132,8 @@ class Run:
             if state.phase == "running":
                 state = settle(feed, state, self.clock)
         finally:
-            watch.stop(collect=False)
+            if watch:
+                watch.stop(collect=False)
         if state.phase == "failed":
             raise self._failed(state)
         t = self._lap("start_ms", t)
@@ -162,7 +164,7 @@ class Run:
             self.ui.progress("waiting for %s to start (%s, %.0fs so far; limit %gs)"
                              % (self.name, what, elapsed, self.req.start_timeout))
         return wait_for_start(source or self._polls(), self.req.start_timeout, self.clock, notify,
-                              fallback=self._polls)
+                              fallback=self._polls, check=self._poll if source else None)
 
     def _failed(self, state: status.State) -> ProbeError:
         message = "the probe container %s could not start: %s" % (self.name, state.reason)

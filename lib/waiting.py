@@ -16,6 +16,7 @@ NOTICE_AFTER = 2.0    # seconds of waiting before telling the user what we wait 
 FIRST_POLL = 0.1
 MAX_POLL = 1.0
 SETTLE = 0.15         # how long a running container gets to be reported ended before logs -f
+CHECK_EVERY = 5.0     # seconds between safety polls while a watch is quiet past the notice
 
 
 class Clock(NamedTuple):
@@ -36,11 +37,13 @@ class WatchFeed:
 
     def __init__(self) -> None:
         self.states: queue.Queue = queue.Queue()
+        self.ended = False
 
     def put(self, text: str) -> None:
         self.states.put(status.parse(text))
 
     def close(self) -> None:
+        self.ended = True
         self.states.put(ENDED)
 
     def next(self, timeout: float) -> Next:
@@ -68,14 +71,18 @@ class Polls:
 
 
 def wait_for_start(source, start_timeout: float, clock: Clock, notify: Callable[[status.State, float], None],
-                   fallback: Optional[Callable[[], Polls]] = None) -> status.State:
+                   fallback: Optional[Callable[[], Polls]] = None,
+                   check: Optional[Callable[[], status.State]] = None) -> status.State:
     """The first state that is running, terminated or failed; ProbeError past start_timeout.
 
     At NOTICE_AFTER seconds `notify` is told the last state seen, once. When the source ends
-    (a watch that died), `fallback` supplies the source for the rest of the time.
+    (a watch that died), `fallback` supplies the source for the rest of the time. A watch can
+    also stall without ending (an idle stream dropped on the way): at the notice and every
+    CHECK_EVERY seconds after it, `check` (one poll) is asked too.
     """
     began = clock.now()
     noticed = False
+    next_check: Optional[float] = None
     last = status.State("absent")
     while True:
         elapsed = clock.now() - began
@@ -84,7 +91,14 @@ def wait_for_start(source, start_timeout: float, clock: Clock, notify: Callable[
         if not noticed and elapsed >= NOTICE_AFTER:
             notify(last, elapsed)
             noticed = True
+        if noticed and check and (next_check is None or elapsed >= next_check):
+            next_check = elapsed + CHECK_EVERY
+            got = check()
+            if got.started or got.phase == "failed":
+                return got
         due = start_timeout if noticed else min(start_timeout, NOTICE_AFTER)
+        if next_check is not None:
+            due = min(due, next_check)
         got = source.next(due - elapsed)
         if isinstance(got, Ended):
             if fallback is None:
@@ -101,6 +115,8 @@ def wait_for_start(source, start_timeout: float, clock: Clock, notify: Callable[
 def settle(feed, state: status.State, clock: Clock, grace: float = SETTLE) -> status.State:
     """A probe of open or refused ports ends within milliseconds of starting: give the watch a
     moment to report the end, whose termination message carries the verdicts (no logs call)."""
+    if getattr(feed, "ended", False):  # the watch is gone (the state came from polls)
+        return state
     deadline = clock.now() + grace
     while clock.now() < deadline:
         got = feed.next(deadline - clock.now())

@@ -148,3 +148,27 @@ def test_a_reader_that_leaves_early_is_no_error():
     os.close(write)
     assert "Traceback" not in proc.stderr and "Exception" not in proc.stderr
     assert proc.returncode == 1   # the verdict's exit code, not a crash
+
+
+def test_sigterm_takes_the_ctrl_c_path(tmp_path, stub_bin):
+    meta = json.loads(open(os.path.join(ROOT, "fixtures", "timeout.jsonl")).readline())["meta"]
+    env = stub_env(tmp_path, "timeout", meta["suffix"], speed="1", bindir=stub_bin)
+    proc = subprocess.Popen(REACH + meta["args"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = tmp_path / "stub-journal.jsonl"
+    deadline = time.time() + 20
+    while time.time() < deadline and not (journal.exists() and '"logs"' in journal.read_text()):
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.terminate()   # to reach alone, as a CI runner cancelling a job does
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "ephemeral container reach-0d4ft stays in pod web-timeout" in err and "Traceback" not in err
+
+
+def test_a_closed_stderr_does_not_change_the_exit_code():
+    env = dict(os.environ, REACH_STUB_SPEED="0", NO_COLOR="1", PYTHONIOENCODING="utf-8")
+    read, write = os.pipe()
+    os.close(read)   # as `reach ... 2>&1 | head -0` does
+    proc = subprocess.run(REACH + ["--demo"], stdout=subprocess.DEVNULL, stderr=write, env=env, timeout=30)
+    os.close(write)
+    assert proc.returncode == 1   # the demo's verdict: one refused, one DNS failure

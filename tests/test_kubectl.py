@@ -56,3 +56,20 @@ def test_a_stream_ends_as_soon_as_its_output_is_complete(tmp_path):
                          until=lambda line: line.startswith("reach[done]"))
     assert time.monotonic() - started < 5  # not the 30 s the process would have taken
     assert result.ok and not result.expired and result.stdout == "reach[done] 0\n"
+
+
+def test_a_bug_in_an_output_handler_ends_the_call_with_a_message(tmp_path):
+    kube = Kubectl(fake_kubectl(tmp_path, "echo one; echo two; exec sleep 30"))
+
+    def broken(line):
+        raise ValueError("boom")
+    result = kube.stream(["logs", "-f", "web"], broken, timeout=20)
+    assert not result.expired and "reach could not read kubectl's output: ValueError: boom" in result.stderr
+
+
+def test_stopping_a_finished_stream_does_not_wait_for_kubectl_to_go(tmp_path):
+    kube = Kubectl(fake_kubectl(tmp_path, "trap '' TERM; echo 'reach[done] 0'; sleep 30 & wait"))
+    started = time.monotonic()
+    result = kube.stream(["logs", "-f", "web"], lambda line: None, timeout=20,
+                         until=lambda line: line.startswith("reach[done]"))
+    assert result.ok and time.monotonic() - started < 1.5

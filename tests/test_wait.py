@@ -148,3 +148,22 @@ def test_settle_keeps_running_when_the_watch_stays_quiet():
     clock = FakeClock()
     assert settle(Events(clock, [(0.5, status.State("terminated"))]), RUNNING, clock.clock()) is RUNNING
     assert clock.t == pytest.approx(0.15)
+
+
+def test_a_stalled_watch_is_checked_by_a_poll_every_few_seconds():
+    clock = FakeClock()
+    checks = []
+
+    def check():
+        checks.append(clock.t)
+        return RUNNING if clock.t >= 9 else CREATING
+    state = wait_for_start(Events(clock, [(0.2, CREATING)]), 60, clock.clock(), lambda s, e: None, check=check)
+    assert state is RUNNING
+    assert checks == [pytest.approx(2.0), pytest.approx(7.0), pytest.approx(12.0)]
+
+
+def test_settle_does_not_wait_on_a_watch_that_is_gone():
+    feed = WatchFeed()
+    feed.close()
+    clock = FakeClock()
+    assert settle(feed, RUNNING, clock.clock()) is RUNNING and clock.t == 0
