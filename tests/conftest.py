@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 import subprocess
 import sys
 from typing import List, NamedTuple
@@ -18,6 +19,23 @@ class Outcome(NamedTuple):
     err: str
     calls: List[dict]          # what the stub received, in order
     unused: List[int]          # recorded calls never asked for (non-repeat)
+
+
+def listening_socket(backlog=16):
+    """A loopback port that accepts connections (its socket; close it when done)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(backlog)
+    return sock
+
+
+def closed_port():
+    """A loopback port nothing listens on: connecting to it is refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
 
 
 def fixture_meta(name):

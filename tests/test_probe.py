@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, closed_port, listening_socket
 from lib import probe
 from lib.targets import Target
 
@@ -160,16 +160,9 @@ def test_script_falls_back_when_nc_has_no_z(tmp_path):
 @pytest.fixture
 def loopback():
     """An open port, a closed port and a port that drops SYNs (a full accept queue)."""
-    opened = socket.socket()
-    opened.bind(("127.0.0.1", 0))
-    opened.listen(16)
-    probe_sock = socket.socket()
-    probe_sock.bind(("127.0.0.1", 0))
-    closed_port = probe_sock.getsockname()[1]
-    probe_sock.close()
-    sink = socket.socket()
-    sink.bind(("127.0.0.1", 0))
-    sink.listen(0)
+    opened = listening_socket()
+    refused = closed_port()
+    sink = listening_socket(backlog=0)
     fillers = []
     for _ in range(3):
         c = socket.socket()
@@ -180,7 +173,7 @@ def loopback():
             pass
         fillers.append(c)
     time.sleep(0.05)
-    yield (Target("127.0.0.1", opened.getsockname()[1]), Target("127.0.0.1", closed_port),
+    yield (Target("127.0.0.1", opened.getsockname()[1]), Target("127.0.0.1", refused),
            Target("127.0.0.1", sink.getsockname()[1]))
     for s in [opened, sink] + fillers:
         s.close()

@@ -5,13 +5,12 @@ start after a random delay, so poll counts and timing differ on every run.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, fixture_calls
+from conftest import ROOT, closed_port, fixture_calls, listening_socket
 
 SIM = os.path.join(ROOT, "tests", "sim", "kubectl")
 NC = next((p for p in ("/bin/nc.openbsd", "/usr/bin/nc.openbsd") if os.path.exists(p)), None)
@@ -41,14 +40,8 @@ def cluster(tmp_path):
 
 @pytest.fixture
 def ports():
-    opened = socket.socket()
-    opened.bind(("127.0.0.1", 0))
-    opened.listen(8)
-    spare = socket.socket()
-    spare.bind(("127.0.0.1", 0))
-    closed = spare.getsockname()[1]
-    spare.close()
-    yield opened.getsockname()[1], closed
+    opened = listening_socket()
+    yield opened.getsockname()[1], closed_port()
     opened.close()
 
 
