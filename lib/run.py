@@ -80,6 +80,7 @@ class Run:
         self.name = ""
         self.added = False
         self.timings: Dict[str, int] = {}
+        self._mark = 0.0
 
     def execute(self) -> RunResult:
         try:
@@ -95,16 +96,17 @@ class Run:
     def _logs_command(self) -> str:
         return "kubectl logs %s -n %s -c %s" % (self.pod_name, self.namespace, self.name)
 
-    def _lap(self, key: str, since: float) -> float:
+    def _lap(self, key: str) -> None:
+        """Milliseconds since the previous lap (or the start) under `key`."""
         now = self.clock.now()
-        self.timings[key] = int(round((now - since) * 1000))
-        return now
+        self.timings[key] = int(round((now - self._mark) * 1000))
+        self._mark = now
 
     def _execute(self) -> RunResult:
         req, kube = self.req, self.kube
-        t0 = t = self.clock.now()
+        began = self._mark = self.clock.now()
         pod = kube.get_pod(req.pod, req.namespace)
-        t = self._lap("get_ms", t)
+        self._lap("get_ms")
         self.namespace = pod["metadata"]["namespace"]
         pods.check(pod, req.target_container)
         suffix = req.name_suffix or container.random_suffix(self.rng)
@@ -113,21 +115,33 @@ class Run:
                                               req.timeout, req.target_container))
         self.ui.progress("adding ephemeral container %s (%s) to pod %s/%s"
                          % (self.name, req.image, self.namespace, self.pod_name))
-        # The watch starts first: its start-up overlaps the patch, and it reads from the pod's
-        # version at its start, so it misses no change. Its end (an error: no RBAC to watch)
-        # ends the feed, and the wait polls instead.
+        state = self._add_and_start(pod, spec)
+        self._lap("start_ms")
+        verdicts = self._collect(state)
+        self._lap("probe_ms")
+        self.timings["total_ms"] = int(round((self.clock.now() - began) * 1000))
+        return RunResult(self.pod_name, self.namespace, pods.node_name(pod), self.name, req.image,
+                         verdicts, dict(self.timings), kube.calls)
+
+    def _add_and_start(self, pod: Dict[str, Any], spec: Dict[str, Any]) -> status.State:
+        """Add the container and wait until it runs or ends; ProbeError when it cannot start.
+
+        The watch starts first: its start-up overlaps the patch, and it reads from the pod's
+        version at its start, so it misses no change. Its end (an error: no right to watch)
+        ends the feed, and the wait polls instead.
+        """
         feed = WatchFeed()
         watch = None
         try:
-            watch = kube.watch_state(self.pod_name, self.namespace, self.name, feed.put, on_end=feed.close)
+            watch = self.kube.watch_state(self.pod_name, self.namespace, self.name, feed.put, on_end=feed.close)
             try:
-                kube.add_ephemeral(pod, spec)
+                self.kube.add_ephemeral(pod, spec)
             except KubeError as e:
                 if e.reason == "Timeout":  # the API may have taken it all the same
                     e.hint += "; ephemeral container %s may have been added: %s" % (self.name, self._logs_command())
                 raise
             self.added = True
-            t = self._lap("add_ms", t)
+            self._lap("add_ms")
             state = self._wait(feed)
             if state.phase == "running":
                 state = settle(feed, state, self.clock)
@@ -136,12 +150,7 @@ class Run:
                 watch.stop(collect=False)
         if state.phase == "failed":
             raise self._failed(state)
-        t = self._lap("start_ms", t)
-        verdicts = self._collect(state)
-        self._lap("probe_ms", t)
-        self._lap("total_ms", t0)
-        return RunResult(self.pod_name, self.namespace, pods.node_name(pod), self.name, req.image,
-                         verdicts, dict(self.timings), kube.calls)
+        return state
 
     def _poll(self) -> status.State:
         for attempt in range(POLL_RETRIES):

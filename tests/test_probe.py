@@ -57,7 +57,7 @@ CASES = [
 @pytest.mark.parametrize("via, rc, text, outcome", CASES)
 def test_classify(via, rc, text, outcome):
     verdict = probe.classify(OPEN, via, rc, text)
-    assert verdict.outcome == outcome
+    assert verdict.outcome == outcome and outcome in probe.OUTCOMES
     assert verdict.raw == text
     if outcome == "error":
         assert verdict.detail
