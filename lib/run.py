@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from . import apierrors, container, pods, probe, status
 from .errors import Exit, KubeError, ProbeError, ReachError
