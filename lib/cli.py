@@ -11,7 +11,7 @@ import sys
 import traceback
 from typing import List, Optional, Sequence, TextIO
 
-from . import __version__, container, demo, report
+from . import __version__, container, report
 from .errors import Exit, ReachError, UsageError
 from .kubectl import Kubectl
 from .probe import Verdict
@@ -169,6 +169,7 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
     try:
         ui = TerminalUi(out, err, args.output)
         if args.demo:
+            from . import demo  # only here: it is no part of a real run's start-up
             ui.progress(demo.prepare(args, env))
         request = make_request(args, env)
         kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err, env.get("REACH_RECORD"))

@@ -48,7 +48,3 @@ class ProbeError(ReachError):
     """The ephemeral container could not run the probe (image pull, start error, deadline)."""
 
     exit_code = Exit.PROBE
-
-    def __init__(self, message: str, hint: str = "", container: str = ""):
-        super().__init__(message, hint)
-        self.container = container

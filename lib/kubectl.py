@@ -145,17 +145,16 @@ class Kubectl:
             raise KubeError("kubectl get pod printed something that is not JSON",
                             "rerun with -v; check --kubectl points at kubectl", reason="BadOutput") from None
 
-    def add_ephemeral(self, pod: Dict[str, Any], spec: Dict[str, Any]) -> str:
-        """Add the container; returns how ("patch", or "replace" on kubectl < 1.32)."""
+    def add_ephemeral(self, pod: Dict[str, Any], spec: Dict[str, Any]) -> None:
+        """Add the container: a patch of the subresource, or on kubectl < 1.32 a PUT of it."""
         name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
         result = self.run(["patch", "pod", name, "-n", ns, "--subresource=ephemeralcontainers",
                            "--type=strategic", "-p", container.strategic_patch(spec)])
         if result.ok:
-            return "patch"
+            return
         if not apierrors.is_client_too_old(result.stderr):
             raise apierrors.classify(result.stderr, name, ns, "patch", spec["name"])
         self._replace(pod, spec)
-        return "replace"
 
     def _replace(self, pod: Dict[str, Any], spec: Dict[str, Any], attempts: int = 5) -> None:
         # A PUT of the whole pod to the subresource (what kubectl debug does with old clients);

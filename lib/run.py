@@ -144,12 +144,10 @@ class Run:
             self._lap("add_ms")
             state = self._wait(feed)
             if state.phase == "running":
-                state = settle(feed, state, self.clock)
+                state = self._started(settle(feed, state, self.clock))
         finally:
             if watch:
                 watch.stop(collect=False)
-        if state.phase == "failed":
-            raise self._failed(state)
         return state
 
     def _poll(self) -> status.State:
@@ -168,40 +166,41 @@ class Run:
         return Polls(self._poll, self.clock)
 
     def _wait(self, source: Optional[WatchFeed] = None) -> status.State:
+        """Wait until the container runs or ends (ProbeError when it cannot start)."""
         def notify(state: status.State, elapsed: float) -> None:
             what = state.reason or ("not reported by the kubelet yet" if state.phase == "absent" else state.phase)
             self.ui.progress("waiting for %s to start (%s, %.0fs so far; limit %gs)"
                              % (self.name, what, elapsed, self.req.start_timeout))
-        return wait_for_start(source or self._polls(), self.req.start_timeout, self.clock, notify,
-                              fallback=self._polls, check=self._poll if source else None)
+        return self._started(wait_for_start(source or self._polls(), self.req.start_timeout, self.clock, notify,
+                                            fallback=self._polls, check=self._poll if source else None))
+
+    def _started(self, state: status.State) -> status.State:
+        """The state of a container that runs or ran; ProbeError for one that could not start."""
+        if state.phase == "failed":
+            raise self._failed(state)
+        return state
 
     def _failed(self, state: status.State) -> ProbeError:
         message = "the probe container %s could not start: %s" % (self.name, state.reason)
         if state.message:
             message += ": %s" % state.message
-        return ProbeError(message, status.failure_hint(state, self.req.image), container=self.name)
+        return ProbeError(message, status.failure_hint(state, self.req.image))
 
     def _collect(self, state: status.State) -> List[Verdict]:
         """Read the log (following it while the container runs) into one verdict per target."""
         targets = self.req.targets
-        shown = set()
 
-        def show(verdict: Verdict) -> None:
-            if verdict.target not in shown:
-                shown.add(verdict.target)
-                self.ui.verdict(verdict)
-
-        def on_line(line: str) -> None:
+        def on_line(line: str) -> None:  # a log read again repeats lines: the Ui shows each target once
             parsed = probe.parse_line(targets, line)
             if isinstance(parsed, tuple):
-                show(parsed[1])
+                self.ui.verdict(parsed[1])
 
         if state.phase == "terminated":
             # A container seen first as ended carries the verdicts in its termination message.
             log = probe.parse_log(targets, state.message.splitlines())
             if log.complete:
                 for verdict in log.verdicts:
-                    show(verdict)
+                    self.ui.verdict(verdict)
                 return log.verdicts
         self.ui.progress("probing %d target%s from %s (--timeout %gs, in parallel)"
                          % (len(targets), "" if len(targets) == 1 else "s", self.name, self.req.timeout))
@@ -211,13 +210,11 @@ class Run:
                                     budget, until=lambda line: probe.parse_line(targets, line) == probe.DONE)
             if result.expired:
                 raise ProbeError("the probe in %s did not finish within %gs" % (self.name, budget),
-                                 "name resolution may be hanging in the pod", container=self.name)
+                                 "name resolution may be hanging in the pod")
             if not result.ok:
                 if not apierrors.is_not_started(result.stderr):
                     raise apierrors.classify(result.stderr, self.pod_name, self.namespace, "logs", self.name)
                 state = self._wait()
-                if state.phase == "failed":
-                    raise self._failed(state)
                 continue
             log = probe.parse_log(targets, result.stdout.splitlines())
             if log.complete:
@@ -227,12 +224,12 @@ class Run:
             if state.phase == "running":
                 continue
             return probe.with_missing(targets, log, _ended_early(state, log))
-        raise ProbeError("the log of %s kept ending before the probe finished" % self.name, container=self.name)
+        raise ProbeError("the log of %s kept ending before the probe finished" % self.name)
 
     def _interrupted(self) -> Interrupted:
         if not self.name:
             return Interrupted("interrupted; nothing was changed")
-        logs = "kubectl logs %s -n %s -c %s" % (self.pod_name, self.namespace, self.name)
+        logs = self._logs_command()
         if self.added:
             return Interrupted("interrupted; ephemeral container %s stays in pod %s (they cannot be removed) "
                                "and ends when its probe does" % (self.name, self.pod_name),
