@@ -11,7 +11,7 @@ import sys
 import traceback
 from typing import List, Optional, Sequence, TextIO
 
-from . import __version__, container, report
+from . import __version__, container, manifests, preview, report
 from .errors import Exit, ReachError, UsageError
 from .kubectl import Kubectl
 from .probe import Verdict
@@ -31,6 +31,10 @@ examples:
 
   # no cluster at hand: replay a recorded session
   {prog} --demo
+
+  # print the patch without changing anything (no cluster needed with --pod-file), then lint it
+  {prog} web --to db:5432 --print-patch --name reach-ci --pod-file pod.json > patch.json
+  {prog} lint patch.json --pod-file pod.json
 
 exit codes:
   0    every target reachable
@@ -82,6 +86,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--kubectl", default=os.environ.get("KUBECTL") or "kubectl",
                    help="kubectl binary (default: $KUBECTL or kubectl on PATH)")
     p.add_argument("--demo", action="store_true", help="replay a recorded session; needs no cluster")
+    dry = p.add_argument_group("print the patch instead of sending it (see also: %s lint --help)" % prog)
+    dry.add_argument("--print-patch", action="store_true",
+                     help="print the body reach would send and exit 0; changes nothing")
+    dry.add_argument("--dry-run", nargs="?", const="client", metavar="client",
+                     help="--dry-run=client is --print-patch (kubectl's spelling)")
+    dry.add_argument("--pod-file", metavar="FILE",
+                     help="the pod as kubectl get pod -o json|yaml prints it ('-': stdin); no cluster needed")
+    dry.add_argument("--patch-type", choices=preview.PATCH_TYPES, default="strategic",
+                     help="strategic (default), or replace: the whole pod, as PUT with kubectl < 1.32")
+    dry.add_argument("--name", help="container name to print (default: reach-<random>); fixed for golden files")
     p.add_argument("--version", action="version", version="%(prog)s " + __version__)
     return p
 
@@ -96,16 +110,16 @@ def parse_targets(values: Sequence[str]) -> List[Target]:
     return targets
 
 
-def make_request(args: argparse.Namespace, env: dict) -> Request:
+def make_request(args: argparse.Namespace, env: dict, need_pod: bool = True) -> Request:
     """Validate everything before anything touches the cluster."""
-    if not args.pod:
+    if not args.pod and need_pod:
         raise UsageError("missing POD: name the running pod to probe from")
     if not args.to:
         raise UsageError("missing --to: name at least one target, e.g. --to db:5432")
     suffix = env.get("REACH_NAME_SUFFIX") or None
     if suffix and not container.is_valid_name(container.NAME_PREFIX + suffix):
         raise UsageError("REACH_NAME_SUFFIX %r does not make a valid container name" % suffix)
-    return Request(pod=args.pod, namespace=args.namespace, targets=parse_targets(args.to), image=args.image,
+    return Request(pod=args.pod or "", namespace=args.namespace, targets=parse_targets(args.to), image=args.image,
                    pull_policy=args.image_pull_policy, timeout=parse_duration(args.timeout, "--timeout"),
                    start_timeout=parse_duration(args.start_timeout, "--start-timeout"),
                    target_container=args.target, name_suffix=suffix)
@@ -163,6 +177,9 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
     argv = sys.argv[1:] if argv is None else argv
     env = os.environ if env is None else env
     prog = prog_name(sys.argv[0])
+    if argv[:1] == ["lint"]:
+        from . import lintcli  # not part of a probe run's start-up
+        return lintcli.main(argv[1:], prog, out, err)
     args = build_parser(prog).parse_args(argv)
     request = None
     _terminate_like_ctrl_c()
@@ -171,6 +188,13 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         if args.demo:
             from . import demo  # only here: it is no part of a real run's start-up
             ui.progress(demo.prepare(args, env))
+        if args.dry_run is not None or args.print_patch:
+            return _print_patch(args, env, out, err)
+        for flag, given in (("--pod-file", args.pod_file), ("--name", args.name),
+                            ("--patch-type", args.patch_type != "strategic")):
+            if given:
+                raise UsageError("%s goes with --print-patch: a run reads the live pod, names its container anew "
+                                 "and picks the request kubectl supports" % flag)
         request = make_request(args, env)
         kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err, env.get("REACH_RECORD"))
         result = Run(request, kube, ui).execute()
@@ -190,6 +214,26 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         err.write("error: internal error: %s: %s; rerun with -v for the traceback and report it\n"
                   % (type(e).__name__, e))
         return int(Exit.PROBE)
+
+
+def _print_patch(args: argparse.Namespace, env: dict, out: TextIO, err: TextIO) -> int:
+    if args.dry_run not in (None, "client"):
+        raise UsageError("--dry-run=%s is not supported: --dry-run=client (or --print-patch) prints the patch, "
+                         "and `reach lint` checks it as the API server would" % args.dry_run)
+    request = make_request(args, env, need_pod=False)
+    pod = None
+    if args.pod_file:
+        pod = manifests.read_pod(args.pod_file)
+        name = pod["metadata"].get("name")
+        if args.pod and args.pod != name:
+            raise UsageError("POD is %s but --pod-file holds pod %s" % (args.pod, name))
+    elif args.pod:  # read-only, like kubectl patch --dry-run=client
+        pod = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err).get_pod(args.pod, args.namespace)
+    name = preview.pick_name(pod, args.name, request.name_suffix)
+    spec = container.Spec(name, request.image, request.pull_policy, request.targets, request.timeout,
+                          request.target_container)
+    out.write(preview.render(preview.body(spec, pod, args.patch_type), "yaml" if args.output == "yaml" else "json"))
+    return int(Exit.OK)
 
 
 def _terminate_like_ctrl_c() -> None:

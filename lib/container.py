@@ -76,22 +76,28 @@ def build(spec: Spec) -> Dict[str, Any]:
     return container
 
 
-def strategic_patch(container: Dict[str, Any]) -> str:
-    """Body for `kubectl patch --subresource=ephemeralcontainers --type=strategic`.
+def strategic_patch_object(container: Dict[str, Any]) -> Dict[str, Any]:
+    """For `kubectl patch --subresource=ephemeralcontainers --type=strategic`.
 
     Ephemeral containers merge by name, so the list holds only the new one.
     """
-    return _compact({"spec": {"ephemeralContainers": [container]}})
+    return {"spec": {"ephemeralContainers": [container]}}
+
+
+def replaced_pod(pod: Dict[str, Any], container: Dict[str, Any]) -> Dict[str, Any]:
+    """The whole pod plus the new container, for PUT .../ephemeralcontainers (kubectl < 1.32)."""
+    updated = copy.deepcopy(pod)
+    spec = updated.setdefault("spec", {})
+    spec["ephemeralContainers"] = (spec.get("ephemeralContainers") or []) + [container]
+    return updated
+
+
+def strategic_patch(container: Dict[str, Any]) -> str:
+    return _compact(strategic_patch_object(container))
 
 
 def replace_body(pod: Dict[str, Any], container: Dict[str, Any]) -> str:
-    """The whole pod plus the new container, for PUT .../ephemeralcontainers (kubectl < 1.32)."""
-    updated = copy.deepcopy(pod)
-    updated.setdefault("spec", {}).setdefault("ephemeralContainers", [])
-    if updated["spec"]["ephemeralContainers"] is None:
-        updated["spec"]["ephemeralContainers"] = []
-    updated["spec"]["ephemeralContainers"].append(container)
-    return _compact(updated)
+    return _compact(replaced_pod(pod, container))
 
 
 def _compact(obj: Any) -> str:

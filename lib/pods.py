@@ -24,13 +24,20 @@ def check(pod: Dict[str, Any], target_container: Optional[str]) -> None:
     if phase != "Running":
         raise KubeError("%s is %s, not Running: %s" % (where, phase, _phase_reason(pod, phase)),
                         _phase_hint(name, ns, phase), reason="NotRunning")
-    if target_container:
-        regular = [c.get("name") for c in (pod.get("spec", {}).get("containers") or [])]
-        init = [c.get("name") for c in (pod.get("spec", {}).get("initContainers") or [])]
-        if target_container not in regular + init:
-            raise KubeError('%s has no container "%s"' % (where, target_container),
-                            "--target takes one of: %s" % ", ".join(regular + init),
-                            reason="NoSuchContainer")
+    check_target(pod, target_container)
+
+
+def check_target(pod: Dict[str, Any], target_container: Optional[str]) -> None:
+    """--target must name a regular or init container (the API refuses ephemeral ones)."""
+    if not target_container:
+        return
+    meta = pod.get("metadata", {})
+    regular = [c.get("name") for c in (pod.get("spec", {}).get("containers") or [])]
+    init = [c.get("name") for c in (pod.get("spec", {}).get("initContainers") or [])]
+    if target_container not in regular + init:
+        raise KubeError('pod "%s" in namespace "%s" has no container "%s"'
+                        % (meta.get("name", "?"), meta.get("namespace", "?"), target_container),
+                        "--target takes one of: %s" % ", ".join(regular + init), reason="NoSuchContainer")
 
 
 def _phase_reason(pod: Dict[str, Any], phase: str) -> str:

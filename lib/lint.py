@@ -1,0 +1,283 @@
+"""`reach lint`: check ephemeral-container patches offline, as the API server would.
+
+A document is one of: a strategic-merge patch or a JSON merge patch (`{"spec":
+{"ephemeralContainers": [...]}}`), a JSON patch (a list of operations), or a whole pod (the
+body of a PUT to the ephemeralcontainers subresource). Each is turned into the same three
+things: the pod's ephemeral containers before, after, and which of them the document adds.
+The checks then run on those: structure (schema), the API server's rules (apirules), what
+the update may not do to existing containers, and PodSecurity (podsecurity).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from . import apirules, fieldpath, podsecurity, schema
+from .errors import UsageError
+from .fieldpath import Path
+
+PATCH_TYPES = ("strategic", "merge", "json", "pod")
+LIST = apirules.LIST
+
+
+class Finding(NamedTuple):
+    file: str
+    path: str      # where in the document: "spec.ephemeralContainers[0].ports", "[0].value.ports"
+    field: str     # the API field it concerns, as the server names it
+    message: str   # the server's words: "Forbidden: cannot be set for an Ephemeral Container"
+    rule: str      # schema | api | update | podsecurity | patch
+
+    def text(self) -> str:
+        line = "%s: %s: %s" % (self.file, self.path or "(document)", self.message)
+        if self.field and self.field != self.path:
+            line += " (API field %s)" % self.field
+        return line
+
+    def document(self) -> Dict[str, str]:
+        return {"file": self.file, "path": self.path, "field": self.field, "message": self.message,
+                "rule": self.rule, "error": "%s: %s" % (self.field, self.message) if self.field else self.message}
+
+
+class Added(NamedTuple):
+    container: Dict[str, Any]
+    doc_path: Path     # where the document holds it
+
+
+class Update(NamedTuple):
+    """What a document does to the pod's ephemeral containers."""
+    before: Optional[List[Dict[str, Any]]]   # None: the pod is not known
+    after: List[Dict[str, Any]]
+    added: List[Added]                        # in `after` order
+    list_path: Path                           # where the document holds the list (for update errors)
+    notes: List[Tuple[Path, str, str]]        # (doc path, message, rule) found while reading it
+
+
+def detect(doc: Any, patch_type: Optional[str]) -> str:
+    if patch_type:
+        return patch_type
+    if isinstance(doc, list):
+        return "json"
+    if isinstance(doc, dict) and (doc.get("kind") == "Pod" or "metadata" in doc):
+        return "pod"
+    return "strategic"
+
+
+def lint(doc: Any, label: str, pod: Optional[Dict[str, Any]], patch_type: Optional[str] = None,
+         level: str = "restricted") -> List[Finding]:
+    kind = detect(doc, patch_type)
+    if kind == "json":
+        if not isinstance(doc, list):
+            raise UsageError("%s: a JSON patch is a list of operations" % label)
+        update = _json_patch(doc, pod)
+    elif not isinstance(doc, dict):
+        raise UsageError("%s: expected a patch object, a JSON patch (a list) or a pod" % label)
+    elif kind == "pod":
+        if doc.get("kind", "Pod") != "Pod":
+            raise UsageError("%s is a %s, not a pod or a patch" % (label, doc.get("kind")))
+        update = _whole_pod(doc, pod)
+        pod = pod or doc  # a PUT body is its own pod: containers, volumes, securityContext
+    else:
+        update = _merge_patch(doc, pod, strategic=kind == "strategic")
+    return _check(update, pod, label, level)
+
+
+# --- reading the documents ---------------------------------------------------------------------
+
+def _existing(pod: Optional[Dict[str, Any]]) -> Optional[List[Dict[str, Any]]]:
+    if pod is None:
+        return None
+    return [c for c in (pod.get("spec") or {}).get("ephemeralContainers") or [] if isinstance(c, dict)]
+
+
+def _ignored(path: Path) -> Tuple[Path, str, str]:
+    return path, "ignored: the ephemeralcontainers subresource takes only spec.ephemeralContainers", "patch"
+
+
+def _merge_patch(doc: Dict[str, Any], pod: Optional[Dict[str, Any]], strategic: bool) -> Update:
+    notes = [_ignored((key,)) for key in doc if key not in ("spec", "apiVersion", "kind")]
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        spec = {}
+    for key in spec:
+        if key != "ephemeralContainers" and not key.startswith("$setElementOrder/"):
+            notes.append(_ignored(("spec", key)))
+    items = spec.get("ephemeralContainers")
+    before = _existing(pod)
+    if not isinstance(items, list):
+        notes.append((LIST, fieldpath.required("the patch adds no ephemeral container")
+                      if items is None else fieldpath.invalid(items, "expected a list"), "patch"))
+        return Update(before, list(before or []), [], LIST, notes)
+    replace = not strategic or any(isinstance(i, dict) and i.get("$patch") == "replace" for i in items)
+    if not strategic and before is None:
+        notes.append((LIST, "a JSON merge patch replaces the whole list, so it fails on any pod that has an "
+                                "ephemeral container already (existing ephemeral containers ... may not be removed); "
+                                "use a strategic merge patch (kubectl patch --type=strategic)", "patch"))
+    after = [] if replace else [copy.deepcopy(c) for c in before or []]
+    added: List[Added] = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and "$patch" in item:
+            if item["$patch"] != "replace":
+                notes.append((LIST + (i, "$patch"), fieldpath.not_supported(item["$patch"], ["replace"]), "patch"))
+            continue
+        container = _container(item)
+        same = [c for c in after if c.get("name") == container.get("name")] if strategic else []
+        if same and any(a.container is same[0] for a in added):
+            notes.append((LIST + (i, "name"), fieldpath.duplicate(container.get("name")) + ": a strategic merge "
+                          "patch merges list items of one name, so this one changes the one before it", "patch"))
+        if same:  # strategic patches merge list items by name: this one changes an existing container
+            _merge_into(same[0], container)
+            continue
+        after.append(container)
+        added.append(Added(container, LIST + (i,)))
+    return Update(before, after, added, LIST, notes)
+
+
+def _merge_into(old: Dict[str, Any], new: Dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(old.get(key), dict):
+            _merge_into(old[key], value)
+        else:
+            old[key] = value
+
+
+def _json_patch(ops: List[Any], pod: Optional[Dict[str, Any]]) -> Update:
+    before = _existing(pod)
+    # Without the pod, assume it already has the list, so appends work; --pod-file tells.
+    after: Optional[List[Dict[str, Any]]] = None if pod is not None and not before else list(before or [])
+    after = copy.deepcopy(after)
+    added: List[Added] = []
+    notes: List[Tuple[Path, str, str]] = []
+    list_path: Path = ()  # the first operation on the list: update errors point there
+    for k, op in enumerate(ops):
+        if not isinstance(op, dict) or not isinstance(op.get("path"), str) or "op" not in op:
+            notes.append(((k,), fieldpath.invalid(op, 'an operation needs "op" and "path"'), "patch"))
+            continue
+        name, path, value = op["op"], op["path"], op.get("value")
+        parts = path.split("/")[1:] if path.startswith("/") else None
+        if name == "test":
+            continue
+        if parts is None or parts[:2] != ["spec", "ephemeralContainers"]:
+            notes.append(_ignored((k, "path")))
+            continue
+        if name not in ("add", "replace", "remove"):
+            notes.append(((k, "op"), fieldpath.not_supported(name, ["add", "remove", "replace", "test"]), "patch"))
+            continue
+        list_path = list_path or (k,)
+        if len(parts) == 2:  # the whole list
+            if name == "remove":
+                after = []
+                continue
+            if not isinstance(value, list):
+                notes.append(((k, "value"), fieldpath.invalid(value, "expected a list of containers"), "patch"))
+                continue
+            after = []
+            for j, c in enumerate(value):
+                after.append(_container(c))
+                added.append(Added(after[-1], (k, "value", j)))
+            continue
+        if after is None:
+            # What kube-apiserver answers (HTTP 422, no details) when the pod has no list yet.
+            notes.append(((k, "path"), "The request is invalid: the server rejected our request due to an error in "
+                                       "our request (the pod has no ephemeral containers yet, so there is no list to "
+                                       "add to: add /spec/ephemeralContainers with a one-element list instead)",
+                          "patch"))
+            continue
+        index = parts[2]
+        if len(parts) == 3 and name == "add":
+            c = _container(value)
+            position = len(after) if index == "-" else _index(index, len(after) + 1)
+            if position is None:
+                notes.append(((k, "path"), fieldpath.invalid(path, "no such list position"), "patch"))
+                continue
+            after.insert(position, c)
+            added.append(Added(c, (k, "value")))
+            continue
+        position = _index(index, len(after))
+        if position is None:
+            notes.append(((k, "path"), fieldpath.invalid(path, "no such ephemeral container"), "patch"))
+        elif len(parts) == 3 and name == "remove":
+            del after[position]
+        elif len(parts) == 3:
+            after[position] = _container(value)
+        else:  # a field inside an existing container: mark it, so the update check sees a change
+            after[position] = copy.deepcopy(after[position])
+            after[position]["$changed"] = path
+    return Update(before, after or [], added, list_path, notes)
+
+
+def _container(value: Any) -> Dict[str, Any]:
+    """A fresh copy: containers are told apart by identity, and YAML anchors share objects."""
+    return copy.deepcopy(value) if isinstance(value, dict) else {"name": None, "$value": value}
+
+
+def _index(text: str, size: int) -> Optional[int]:
+    return int(text) if text.isdigit() and int(text) < size else None
+
+
+def _whole_pod(doc: Dict[str, Any], pod: Optional[Dict[str, Any]]) -> Update:
+    before = _existing(pod)
+    items = (doc.get("spec") or {}).get("ephemeralContainers")
+    notes: List[Tuple[Path, str, str]] = []
+    if not isinstance(items, list) or not items:
+        notes.append((LIST, fieldpath.required("the pod has no ephemeral container to add"), "patch"))
+        items = []
+    known = {c.get("name") for c in before or []}
+    after = [_container(c) for c in items]
+    added = [Added(c, LIST + (i,)) for i, c in enumerate(after) if c.get("name") not in known]
+    return Update(before, after, added, LIST, notes)
+
+
+# --- the checks --------------------------------------------------------------------------------
+
+def _check(update: Update, pod: Optional[Dict[str, Any]], label: str, level: str) -> List[Finding]:
+    findings = [Finding(label, fieldpath.render(path), "", message, rule) for path, message, rule in update.notes]
+    positions = {id(c): i for i, c in enumerate(update.after)}
+    where = {}  # API path of each added container -> its path in the document
+    for added in update.added:
+        api = LIST + (positions[id(added.container)],)
+        where[api] = added.doc_path
+        if "$value" in added.container:
+            findings.append(_finding(label, api, added.doc_path, api,
+                                     fieldpath.invalid(added.container["$value"], "expected a container object"),
+                                     "schema"))
+            continue
+        for path, message in schema.check_container(added.container, api):
+            findings.append(_finding(label, api, added.doc_path, path, message, "schema"))
+        for path, message in apirules.check_container(added.container, api, pod):
+            findings.append(_finding(label, api, added.doc_path, path, message, "api"))
+    added_ids = {id(a.container) for a in update.added if "$value" not in a.container}
+    in_order = [(c, LIST + (i,), id(c) in added_ids) for i, c in enumerate(update.after)]
+    for path, message in apirules.check_names(in_order, pod):
+        api = path[:3]
+        findings.append(_finding(label, api, where[api], path, message, "api"))
+    if update.before is not None:
+        for path, message in apirules.check_update(update.before, update.after):
+            findings.append(Finding(label, fieldpath.render(update.list_path), fieldpath.render(path), message,
+                                    "update"))
+    appended = [(c, api) for c, api, new in in_order if new]
+    for violation in podsecurity.check([c for c, _ in appended], pod, level):
+        at = [api for c, api in appended if c.get("name") in violation.containers]
+        api = at[0] + ("securityContext",) if len(at) == 1 else LIST
+        doc = where[at[0]] + ("securityContext",) if len(at) == 1 else update.list_path
+        findings.append(Finding(label, fieldpath.render(doc), fieldpath.render(api), violation.message(level),
+                                "podsecurity"))
+    # The structure and the API rules both require a name: say it once.
+    return list({(f.path, f.message): f for f in findings}.values())
+
+
+def _finding(label: str, api_prefix: Path, doc_prefix: Path, path: Path, message: str, rule: str) -> Finding:
+    doc = doc_prefix + path[len(api_prefix):]
+    return Finding(label, fieldpath.render(doc), fieldpath.render(path), message, rule)
+
+
+def lint_files(paths: Sequence[str], read, pod: Optional[Dict[str, Any]], patch_type: Optional[str],
+               level: str) -> List[Finding]:
+    """Every document of every file; `read(path)` gives the documents (UsageError when it cannot)."""
+    findings: List[Finding] = []
+    for path in paths:
+        label = "<stdin>" if path == "-" else path
+        docs = read(path)
+        for n, doc in enumerate(docs, 1):
+            name = label if len(docs) == 1 else "%s (document %d)" % (label, n)
+            findings.extend(lint(doc, name, pod, patch_type, level))
+    return findings

@@ -1,0 +1,214 @@
+"""What PodSecurity admission would say about new ephemeral containers, in its own words.
+
+PodSecurity checks a pods/ephemeralcontainers update like a pod: container settings first,
+the pod's securityContext as the fallback. Each failed check reads as the API server writes
+it: `allowPrivilegeEscalation != false (container "x" must set
+securityContext.allowPrivilegeEscalation=false)`. Only the checks a container can fail are
+here; host namespaces, volumes and sysctls belong to the pod, which was admitted already.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+LEVELS = ("privileged", "baseline", "restricted")
+BASELINE_CAPABILITIES = frozenset(("AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+                                   "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"))
+SELINUX_TYPES = frozenset(("", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"))
+Container = Dict[str, Any]
+
+
+class Violation(NamedTuple):
+    reason: str
+    detail: str
+    containers: Tuple[str, ...]   # the containers at fault; empty when only the pod is
+
+    def message(self, level: str) -> str:
+        return 'violates PodSecurity "%s:latest": %s (%s)' % (level, self.reason, self.detail)
+
+
+def check(containers: Sequence[Container], pod: Optional[Dict[str, Any]], level: str) -> List[Violation]:
+    """The failed checks of `level` (which includes the lower levels), in PodSecurity's order."""
+    if level not in LEVELS:
+        raise ValueError(level)
+    pod_sc = ((pod or {}).get("spec") or {}).get("securityContext") or {}
+    checks = {"privileged": (), "baseline": _BASELINE, "restricted": _RESTRICTED}[level]
+    found = []
+    for fn in checks:
+        violation = fn(containers, pod_sc)
+        if violation:
+            found.append(violation)
+    return found
+
+
+def _sc(c: Container) -> Dict[str, Any]:
+    return c.get("securityContext") or {}
+
+
+def _who(names: Sequence[str]) -> str:
+    return "%s %s" % ("container" if len(names) == 1 else "containers", ", ".join('"%s"' % n for n in names))
+
+
+def _names(containers: Sequence[Container], bad: Callable[[Container], bool]) -> Tuple[str, ...]:
+    return tuple(str(c.get("name", "")) for c in containers if bad(c))
+
+
+def _quoted(values: Sequence[str]) -> str:
+    return ", ".join('"%s"' % v for v in values)
+
+
+# --- baseline ---------------------------------------------------------------------------------
+
+def _privileged(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
+    bad = _names(cs, lambda c: _sc(c).get("privileged") is True)
+    if bad:
+        return Violation("privileged", "%s must not set securityContext.privileged=true" % _who(bad), bad)
+    return None
+
+
+def _added(c: Container) -> List[str]:
+    return [str(x) for x in ((_sc(c).get("capabilities") or {}).get("add") or [])]
+
+
+def _capabilities_baseline(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
+    bad = _names(cs, lambda c: any(cap not in BASELINE_CAPABILITIES for cap in _added(c)))
+    if not bad:
+        return None
+    caps = sorted({cap for c in cs for cap in _added(c) if cap not in BASELINE_CAPABILITIES})
+    return Violation("non-default capabilities", "%s must not include %s in securityContext.capabilities.add"
+                     % (_who(bad), _quoted(caps)), bad)
+
+
+def _se_linux(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
+    def wrong(opts: Dict[str, Any]) -> List[str]:
+        out = []
+        if opts.get("type", "") not in SELINUX_TYPES:
+            out.append('type "%s"' % opts["type"])
+        if opts.get("user"):
+            out.append("user may not be set")
+        if opts.get("role"):
+            out.append("role may not be set")
+        return out
+    pod_bad = wrong(pod_sc.get("seLinuxOptions") or {})
+    bad = _names(cs, lambda c: bool(wrong(_sc(c).get("seLinuxOptions") or {})))
+    if not pod_bad and not bad:
+        return None
+    problems: List[str] = list(pod_bad)
+    for c in cs:
+        problems += [p for p in wrong(_sc(c).get("seLinuxOptions") or {}) if p not in problems]
+    who = " and ".join((["pod"] if pod_bad else []) + ([_who(bad)] if bad else []))
+    return Violation("seLinuxOptions", "%s set forbidden securityContext.seLinuxOptions: %s" % (who, "; ".join(problems)), bad)
+
+
+def _proc_mount(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
+    bad = _names(cs, lambda c: _sc(c).get("procMount") not in (None, "", "Default"))
+    if not bad:
+        return None
+    kinds = sorted({str(_sc(c).get("procMount")) for c in cs if str(c.get("name", "")) in bad})
+    return Violation("procMount", "%s must not set securityContext.procMount to %s" % (_who(bad), _quoted(kinds)), bad)
+
+
+def _seccomp_baseline(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
+    pod_bad = (pod_sc.get("seccompProfile") or {}).get("type") == "Unconfined"
+    bad = _names(cs, lambda c: (_sc(c).get("seccompProfile") or {}).get("type") == "Unconfined")
+    if not pod_bad and not bad:
+        return None
+    who = " and ".join((["pod"] if pod_bad else []) + ([_who(bad)] if bad else []))
+    return Violation("seccompProfile", '%s must not set securityContext.seccompProfile.type to "Unconfined"' % who, bad)
+
+
+def _host_process(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
+    pod_bad = (pod_sc.get("windowsOptions") or {}).get("hostProcess") is True
+    bad = _names(cs, lambda c: (_sc(c).get("windowsOptions") or {}).get("hostProcess") is True)
+    if not pod_bad and not bad:
+        return None
+    who = " and ".join((["pod"] if pod_bad else []) + ([_who(bad)] if bad else []))
+    return Violation("hostProcess", "%s must not set securityContext.windowsOptions.hostProcess=true" % who, bad)
+
+
+def _app_armor(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
+    pod_bad = (pod_sc.get("appArmorProfile") or {}).get("type") == "Unconfined"
+    bad = _names(cs, lambda c: (_sc(c).get("appArmorProfile") or {}).get("type") == "Unconfined")
+    if not pod_bad and not bad:
+        return None
+    parts = (["pod must not set AppArmor profile type to \"Unconfined\""] if pod_bad else []) + \
+        (['%s must not set AppArmor profile type to "Unconfined"' % _who(bad)] if bad else [])
+    reason = "forbidden AppArmor profile" + ("s" if len(parts) > 1 or len(bad) > 1 else "")
+    return Violation(reason, "; ".join(parts), bad)
+
+
+
+
+# --- restricted --------------------------------------------------------------------------------
+
+def _privilege_escalation(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
+    bad = _names(cs, lambda c: _sc(c).get("allowPrivilegeEscalation") is not False)
+    if bad:
+        return Violation("allowPrivilegeEscalation != false",
+                         "%s must set securityContext.allowPrivilegeEscalation=false" % _who(bad), bad)
+    return None
+
+
+def _capabilities_restricted(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
+    no_drop = _names(cs, lambda c: "ALL" not in [str(x) for x in (_sc(c).get("capabilities") or {}).get("drop") or []])
+    adds = _names(cs, lambda c: any(cap != "NET_BIND_SERVICE" for cap in _added(c)))
+    parts = []
+    if no_drop:
+        parts.append('%s must set securityContext.capabilities.drop=["ALL"]' % _who(no_drop))
+    if adds:
+        caps = sorted({cap for c in cs for cap in _added(c) if cap != "NET_BIND_SERVICE"})
+        parts.append("%s must not include %s in securityContext.capabilities.add" % (_who(adds), _quoted(caps)))
+    if not parts:
+        return None
+    return Violation("unrestricted capabilities", "; ".join(parts), tuple(dict.fromkeys(no_drop + adds)))
+
+
+def _run_as_non_root(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
+    pod_value = pod_sc.get("runAsNonRoot")
+    explicit = _names(cs, lambda c: _sc(c).get("runAsNonRoot") is False)
+    if pod_value is False or explicit:
+        who = " and ".join((["pod"] if pod_value is False else []) + ([_who(explicit)] if explicit else []))
+        return Violation("runAsNonRoot != true", "%s must not set securityContext.runAsNonRoot=false" % who, explicit)
+    if pod_value is True:
+        return None
+    unset = _names(cs, lambda c: _sc(c).get("runAsNonRoot") is not True)
+    if unset:
+        return Violation("runAsNonRoot != true",
+                         "pod or %s must set securityContext.runAsNonRoot=true" % _who(unset), unset)
+    return None
+
+
+def _run_as_user(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
+    pod_bad = pod_sc.get("runAsUser") == 0
+    bad = _names(cs, lambda c: _sc(c).get("runAsUser") == 0)
+    if not pod_bad and not bad:
+        return None
+    who = " and ".join((["pod"] if pod_bad else []) + ([_who(bad)] if bad else []))
+    return Violation("runAsUser=0", "%s must not set runAsUser=0" % who, bad)
+
+
+def _seccomp_restricted(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
+    ok = ("RuntimeDefault", "Localhost")
+    pod_type = (pod_sc.get("seccompProfile") or {}).get("type")
+    wrong = _names(cs, lambda c: (_sc(c).get("seccompProfile") or {}).get("type") not in (None,) + ok)
+    pod_wrong = pod_type is not None and pod_type not in ok
+    parts = []
+    if pod_wrong or wrong:
+        kinds = sorted({str(t) for t in [pod_type if pod_wrong else None] +
+                        [(_sc(c).get("seccompProfile") or {}).get("type") for c in cs
+                         if str(c.get("name", "")) in wrong] if t is not None})
+        who = " and ".join((["pod"] if pod_wrong else []) + ([_who(wrong)] if wrong else []))
+        parts.append("%s must not set securityContext.seccompProfile.type to %s" % (who, _quoted(kinds)))
+    unset = () if pod_type in ok else _names(cs, lambda c: (_sc(c).get("seccompProfile") or {}).get("type") is None)
+    if unset:
+        parts.append('pod or %s must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"'
+                     % _who(unset))
+    if not parts:
+        return None
+    return Violation("seccompProfile", "; ".join(parts), tuple(dict.fromkeys(wrong + unset)))
+
+
+# In PodSecurity's order (by check ID); the restricted seccomp check replaces the baseline one.
+_BASELINE = (_app_armor, _capabilities_baseline, _privileged, _proc_mount, _se_linux, _seccomp_baseline,
+             _host_process)
+_RESTRICTED = (_privilege_escalation, _app_armor, _capabilities_baseline, _capabilities_restricted, _privileged,
+               _proc_mount, _run_as_non_root, _run_as_user, _se_linux, _seccomp_restricted, _host_process)

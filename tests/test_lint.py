@@ -1,0 +1,262 @@
+"""lint: a table of patches with the exact findings expected, and agreement with every patch
+the real API server answered in the recordings (fixtures/patches.jsonl)."""
+import copy
+import json
+import os
+
+import pytest
+
+from conftest import FIXTURES, fixture_calls
+from lib import container, lint
+from lib.targets import parse_target
+
+NAME = "reach-abcde"
+
+
+def reach_container(**changes):
+    c = container.build(container.Spec(NAME, container.DEFAULT_IMAGE, container.DEFAULT_PULL_POLICY,
+                                       [parse_target("db:5432")], 3))
+    for key, value in changes.items():
+        if value is None:
+            c.pop(key, None)
+        else:
+            c[key] = value
+    return c
+
+
+def strategic(*containers):
+    return {"spec": {"ephemeralContainers": list(containers)}}
+
+
+def recorded_pod(fixture, with_ephemeral=False):
+    """The pod JSON kube-apiserver returned in a recorded fixture."""
+    pod = json.loads(fixture_calls(fixture)[0]["stdout"])
+    if with_ephemeral:
+        pod["spec"]["ephemeralContainers"] = [reach_container(name="reach-old00")]
+    return pod
+
+
+OPEN = recorded_pod("open")                      # default namespace: container nginx, no ephemeral ones
+RESTRICTED = recorded_pod("restricted-ok")       # pod-level runAsNonRoot, runAsUser 101, seccomp RuntimeDefault
+WITH_ONE = recorded_pod("open", with_ephemeral=True)
+SC = "spec.ephemeralContainers[0].securityContext"
+PSA = 'violates PodSecurity "restricted:latest": '
+
+# (id, document, pod, --type, --level, [(path, message, API field or "")])
+CASES = [
+    ("compliant", strategic(reach_container()), None, None, "restricted", []),
+    ("compliant-with-pod", strategic(reach_container()), OPEN, None, "restricted", []),
+    ("compliant-restricted-pod", strategic(reach_container()), RESTRICTED, None, "restricted", []),
+    ("ports", strategic(reach_container(ports=[{"containerPort": 80}])), None, None, "restricted",
+     [("spec.ephemeralContainers[0].ports", "Forbidden: cannot be set for an Ephemeral Container", "")]),
+    ("resources", strategic(reach_container(resources={"limits": {"cpu": "100m"}})), None, None, "restricted",
+     [("spec.ephemeralContainers[0].resources", "Forbidden: cannot be set for an Ephemeral Container", "")]),
+    ("empty-resources", strategic(reach_container(resources={})), None, None, "restricted", []),
+    ("liveness", strategic(reach_container(livenessProbe={"exec": {"command": ["true"]}})), None, None,
+     "restricted",
+     [("spec.ephemeralContainers[0].livenessProbe", "Forbidden: cannot be set for an Ephemeral Container", "")]),
+    ("readiness", strategic(reach_container(readinessProbe={"tcpSocket": {"port": 80}})), None, None, "restricted",
+     [("spec.ephemeralContainers[0].readinessProbe", "Forbidden: cannot be set for an Ephemeral Container", "")]),
+    ("startup", strategic(reach_container(startupProbe={"httpGet": {"port": "http"}})), None, None, "restricted",
+     [("spec.ephemeralContainers[0].startupProbe", "Forbidden: cannot be set for an Ephemeral Container", "")]),
+    ("lifecycle", strategic(reach_container(lifecycle={"preStop": {"sleep": {"seconds": 1}}})), None, None,
+     "restricted",
+     [("spec.ephemeralContainers[0].lifecycle", "Forbidden: cannot be set for an Ephemeral Container", "")]),
+    ("resize-policy", strategic(reach_container(resizePolicy=[{"resourceName": "cpu", "restartPolicy": "NotRequired"}])),
+     None, None, "restricted",
+     [("spec.ephemeralContainers[0].resizePolicy", "Forbidden: cannot be set for an Ephemeral Container", "")]),
+    ("restart-policy", strategic(reach_container(restartPolicy="Always")), None, None, "restricted",
+     [("spec.ephemeralContainers[0].restartPolicy", "Forbidden: cannot be set for an Ephemeral Container", "")]),
+    ("subpath", strategic(reach_container(volumeMounts=[{"name": "kube-api-access", "mountPath": "/x", "subPath": "a",
+                                                         "subPathExpr": "$(P)"}])), None, None, "restricted",
+     [("spec.ephemeralContainers[0].volumeMounts[0].subPath", "Forbidden: cannot be set for an Ephemeral Container", ""),
+      ("spec.ephemeralContainers[0].volumeMounts[0].subPathExpr", "Forbidden: cannot be set for an Ephemeral Container",
+       "")]),
+    ("volume-not-in-pod", strategic(reach_container(volumeMounts=[{"name": "data", "mountPath": "/data"}])), OPEN,
+     None, "restricted", [("spec.ephemeralContainers[0].volumeMounts[0].name", 'Not found: "data"', "")]),
+    ("upper-case-name", strategic(reach_container(name="Reach-2T5QV")), None, None, "restricted",
+     [("spec.ephemeralContainers[0].name", 'Invalid value: "Reach-2T5QV": ' + lint.apirules.LABEL_FORMAT, "")]),
+    ("long-name", strategic(reach_container(name="r" * 64)), None, None, "restricted",
+     [("spec.ephemeralContainers[0].name", 'Invalid value: "%s": must be no more than 63 characters' % ("r" * 64), "")]),
+    ("no-name", strategic(reach_container(name=None)), None, None, "restricted",
+     [("spec.ephemeralContainers[0].name", "Required value", "")]),
+    ("no-image", strategic(reach_container(image=None)), None, None, "restricted",
+     [("spec.ephemeralContainers[0].image", "Required value", "")]),
+    ("image-whitespace", strategic(reach_container(image="busybox:1.36 ")), None, None, "restricted",
+     [("spec.ephemeralContainers[0].image", 'Invalid value: "busybox:1.36 ": must not have leading or trailing '
+                                            'whitespace', "")]),
+    ("pull-policy", strategic(reach_container(imagePullPolicy="Sometimes")), None, None, "restricted",
+     [("spec.ephemeralContainers[0].imagePullPolicy",
+       'Unsupported value: "Sometimes": supported values: "Always", "IfNotPresent", "Never"', "")]),
+    ("unknown-field", strategic(reach_container(cmd=["ls"])), None, None, "restricted",
+     [("spec.ephemeralContainers[0].cmd", 'unknown field "cmd"', "")]),
+    ("wrong-type", strategic(reach_container(command="nc -z db 5432")), None, None, "restricted",
+     [("spec.ephemeralContainers[0].command",
+       'Invalid value: "nc -z db 5432": expected a list of strings, got string', "")]),
+    ("nested-wrong-type", strategic(reach_container(securityContext=dict(
+        container.RESTRICTED_SECURITY_CONTEXT, capabilities={"drop": "ALL"}))), None, None, "baseline",
+     [(SC + ".capabilities.drop", 'Invalid value: "ALL": expected a list of strings, got string', "")]),
+    ("env-without-name", strategic(reach_container(env=[{"value": "1"}])), None, None, "restricted",
+     [("spec.ephemeralContainers[0].env[0].name", "Required value", "")]),
+    ("negative-uid", strategic(reach_container(securityContext=dict(container.RESTRICTED_SECURITY_CONTEXT,
+                                                                     runAsUser=-1))), None, None, "restricted",
+     [(SC + ".runAsUser", "Invalid value: -1: must be between 0 and 2147483647, inclusive", "")]),
+    ("duplicate-in-patch", strategic(reach_container(), reach_container()), None, None, "restricted",
+     [("spec.ephemeralContainers[1].name", 'Duplicate value: "reach-abcde": a strategic merge patch merges list '
+                                           'items of one name, so this one changes the one before it', "")]),
+    ("duplicate-in-json-patch", [{"op": "add", "path": "/spec/ephemeralContainers", "value": [reach_container()] * 2}],
+     None, None, "restricted",
+     [("[0].value[1].name", 'Duplicate value: "reach-abcde"', "spec.ephemeralContainers[1].name")]),
+    ("duplicate-of-app-container", strategic(reach_container(name="nginx")), OPEN, None, "restricted",
+     [("spec.ephemeralContainers[0].name", 'Duplicate value: "nginx"', "")]),
+    ("target-not-found", strategic(reach_container(targetContainerName="app")), OPEN, None, "restricted",
+     [("spec.ephemeralContainers[0].targetContainerName", 'Not found: "app"', "")]),
+    ("target-found", strategic(reach_container(targetContainerName="nginx")), OPEN, None, "restricted", []),
+    ("index-after-existing", strategic(reach_container(ports=[{"containerPort": 80}])), WITH_ONE, None, "restricted",
+     [("spec.ephemeralContainers[0].ports", "Forbidden: cannot be set for an Ephemeral Container",
+       "spec.ephemeralContainers[1].ports")]),
+    ("changes-existing", strategic(reach_container(name="reach-old00", image="busybox:1.37")), WITH_ONE, None,
+     "restricted",
+     [("spec.ephemeralContainers", 'Forbidden: existing ephemeral containers "reach-old00" may not be changed', "")]),
+    ("same-as-existing", strategic(reach_container(name="reach-old00")), WITH_ONE, None, "restricted", []),
+    ("ignored-fields", {"metadata": {"labels": {"a": "b"}},
+                        "spec": {"containers": [], "ephemeralContainers": [reach_container()]}},
+     None, "strategic", "restricted",
+     [("metadata", "ignored: the ephemeralcontainers subresource takes only spec.ephemeralContainers", ""),
+      ("spec.containers", "ignored: the ephemeralcontainers subresource takes only spec.ephemeralContainers", "")]),
+    ("nothing-to-add", {"spec": {}}, None, None, "restricted",
+     [("spec.ephemeralContainers", "Required value: the patch adds no ephemeral container", "")]),
+    ("merge-patch-unknown-pod", strategic(reach_container()), None, "merge", "restricted",
+     [("spec.ephemeralContainers", "a JSON merge patch replaces the whole list, so it fails on any pod that has an "
+                                   "ephemeral container already (existing ephemeral containers ... may not be "
+                                   "removed); use a strategic merge patch (kubectl patch --type=strategic)", "")]),
+    ("merge-patch-first", strategic(reach_container()), OPEN, "merge", "restricted", []),
+    ("merge-patch-removes", strategic(reach_container()), WITH_ONE, "merge", "restricted",
+     [("spec.ephemeralContainers", 'Forbidden: existing ephemeral containers "reach-old00" may not be removed', "")]),
+    ("json-append", [{"op": "add", "path": "/spec/ephemeralContainers/-", "value": reach_container()}], WITH_ONE,
+     None, "restricted", []),
+    ("json-append-unknown-pod", [{"op": "add", "path": "/spec/ephemeralContainers/-", "value": reach_container()}],
+     None, None, "restricted", []),
+    ("json-append-first", [{"op": "add", "path": "/spec/ephemeralContainers/-", "value": reach_container()}], OPEN,
+     None, "restricted",
+     [("[0].path", "The request is invalid: the server rejected our request due to an error in our request (the pod "
+                   "has no ephemeral containers yet, so there is no list to add to: add /spec/ephemeralContainers "
+                   "with a one-element list instead)", "")]),
+    ("json-add-list-first", [{"op": "add", "path": "/spec/ephemeralContainers", "value": [reach_container()]}], OPEN,
+     None, "restricted", []),
+    ("json-add-list-removes", [{"op": "add", "path": "/spec/ephemeralContainers", "value": [reach_container()]}],
+     WITH_ONE, None, "restricted",
+     [("[0]", 'Forbidden: existing ephemeral containers "reach-old00" may not be removed', "spec.ephemeralContainers")]),
+    ("json-duplicate", [{"op": "add", "path": "/spec/ephemeralContainers/-",
+                         "value": reach_container(name="reach-old00", image="busybox:1.37")}], WITH_ONE, None,
+     "restricted",
+     [("[0].value.name", 'Duplicate value: "reach-old00"', "spec.ephemeralContainers[1].name"),
+      ("[0]", 'Forbidden: existing ephemeral containers "reach-old00" may not be changed', "spec.ephemeralContainers")]),
+    ("json-edit-existing", [{"op": "replace", "path": "/spec/ephemeralContainers/0/image", "value": "x"}], WITH_ONE,
+     None, "restricted",
+     [("[0]", 'Forbidden: existing ephemeral containers "reach-old00" may not be changed', "spec.ephemeralContainers")]),
+    ("json-other-path", [{"op": "add", "path": "/metadata/labels/a", "value": "b"},
+                         {"op": "add", "path": "/spec/ephemeralContainers/-", "value": reach_container()}],
+     None, None, "restricted",
+     [("[0].path", "ignored: the ephemeralcontainers subresource takes only spec.ephemeralContainers", "")]),
+    ("json-forbidden-field", [{"op": "add", "path": "/spec/ephemeralContainers/-",
+                               "value": reach_container(ports=[{"containerPort": 80}])}], WITH_ONE, None, "restricted",
+     [("[0].value.ports", "Forbidden: cannot be set for an Ephemeral Container", "spec.ephemeralContainers[1].ports")]),
+    ("whole-pod", container.replaced_pod(OPEN, reach_container()), None, None, "restricted", []),
+    ("whole-pod-with-pod-file", container.replaced_pod(WITH_ONE, reach_container()), WITH_ONE, None, "restricted", []),
+    ("whole-pod-forbidden", container.replaced_pod(WITH_ONE, reach_container(startupProbe={})), WITH_ONE, None,
+     "restricted",
+     [("spec.ephemeralContainers[1].startupProbe", "Forbidden: cannot be set for an Ephemeral Container", "")]),
+    # PodSecurity
+    ("psa-no-security-context", strategic(reach_container(securityContext=None)), OPEN, None, "restricted",
+     [(SC, PSA + 'allowPrivilegeEscalation != false (container "reach-abcde" must set '
+                 'securityContext.allowPrivilegeEscalation=false)', ""),
+      (SC, PSA + 'unrestricted capabilities (container "reach-abcde" must set '
+                 'securityContext.capabilities.drop=["ALL"])', ""),
+      (SC, PSA + 'runAsNonRoot != true (pod or container "reach-abcde" must set '
+                 'securityContext.runAsNonRoot=true)', ""),
+      (SC, PSA + 'seccompProfile (pod or container "reach-abcde" must set securityContext.seccompProfile.type to '
+                 '"RuntimeDefault" or "Localhost")', "")]),
+    ("psa-pod-level-covers", strategic(reach_container(securityContext=None)), RESTRICTED, None, "restricted",
+     [(SC, PSA + 'allowPrivilegeEscalation != false (container "reach-abcde" must set '
+                 'securityContext.allowPrivilegeEscalation=false)', ""),
+      (SC, PSA + 'unrestricted capabilities (container "reach-abcde" must set '
+                 'securityContext.capabilities.drop=["ALL"])', "")]),
+    ("psa-baseline-passes-plain", strategic(reach_container(securityContext=None)), OPEN, None, "baseline", []),
+    ("psa-baseline-privileged", strategic(reach_container(securityContext={"privileged": True,
+                                                                           "capabilities": {"add": ["NET_ADMIN"]}})),
+     None, None, "baseline",
+     [(SC, 'violates PodSecurity "baseline:latest": non-default capabilities (container "reach-abcde" must not '
+           'include "NET_ADMIN" in securityContext.capabilities.add)', ""),
+      (SC, 'violates PodSecurity "baseline:latest": privileged (container "reach-abcde" must not set '
+           'securityContext.privileged=true)', "")]),
+    ("psa-privileged-level", strategic(reach_container(securityContext={"privileged": True})), None, None,
+     "privileged", []),
+    ("psa-root", strategic(reach_container(securityContext=dict(container.RESTRICTED_SECURITY_CONTEXT, runAsUser=0))),
+     None, None, "restricted",
+     [(SC, PSA + 'runAsUser=0 (container "reach-abcde" must not set runAsUser=0)', "")]),
+    ("psa-unconfined", strategic(reach_container(securityContext=dict(container.RESTRICTED_SECURITY_CONTEXT,
+                                                                       seccompProfile={"type": "Unconfined"}))),
+     None, None, "restricted",
+     [(SC, PSA + 'seccompProfile (container "reach-abcde" must not set securityContext.seccompProfile.type to '
+                 '"Unconfined")', "")]),
+    ("psa-non-root-false", strategic(reach_container(securityContext=dict(container.RESTRICTED_SECURITY_CONTEXT,
+                                                                           runAsNonRoot=False))), RESTRICTED, None,
+     "restricted",
+     [(SC, PSA + 'runAsNonRoot != true (container "reach-abcde" must not set securityContext.runAsNonRoot=false)',
+       "")]),
+    ("psa-two-containers", strategic(reach_container(securityContext=None),
+                                     reach_container(name="reach-fghij", securityContext=None)), RESTRICTED, None,
+     "restricted",
+     [("spec.ephemeralContainers", PSA + 'allowPrivilegeEscalation != false (containers "reach-abcde", "reach-fghij" '
+                                         'must set securityContext.allowPrivilegeEscalation=false)', ""),
+      ("spec.ephemeralContainers", PSA + 'unrestricted capabilities (containers "reach-abcde", "reach-fghij" must '
+                                         'set securityContext.capabilities.drop=["ALL"])', "")]),
+]
+
+
+@pytest.mark.parametrize("doc,pod,patch_type,level,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_lint_table(doc, pod, patch_type, level, expected):
+    findings = lint.lint(copy.deepcopy(doc), "patch.json", copy.deepcopy(pod), patch_type, level)
+    got = [(f.path, f.message, "" if f.field == f.path else f.field) for f in findings]
+    assert got == expected
+
+
+def test_the_table_is_large_enough_and_names_are_unique():
+    assert len(CASES) >= 30
+    assert len({c[0] for c in CASES}) == len(CASES)
+
+
+def recorded_patches():
+    with open(os.path.join(FIXTURES, "patches.jsonl"), encoding="utf-8") as f:
+        return [json.loads(line) for line in f if "meta" not in json.loads(line)]
+
+
+@pytest.mark.parametrize("rec", recorded_patches(), ids=lambda r: "%s-%s-exit%d" % (r["source"], r["type"], r["exit"]))
+def test_lint_agrees_with_the_real_api_server(rec):
+    """Each recorded patch: lint is clean exactly when kube-apiserver took it, and otherwise
+    says what the server said, word for word."""
+    ns = rec["pod"]["metadata"]["namespace"]
+    level = "restricted" if ns == "restricted" else "privileged"  # the lab's namespaces
+    findings = lint.lint(rec["body"], "patch", rec["pod"], rec["type"], level)
+    if rec["exit"] == 0:
+        assert findings == []
+        return
+    assert findings
+    for f in findings:
+        if f.rule == "podsecurity":
+            said = f.message.split(": ", 1)[1]   # the server joins several checks with ", "
+        elif f.field:
+            said = "%s: %s" % (f.field, f.message)
+        else:
+            said = f.message.split(" (the pod has")[0]
+        assert said in rec["stderr"], f
+
+
+def test_every_kind_of_server_answer_is_covered():
+    records = recorded_patches()
+    answers = " ".join(r["stderr"] for r in records)
+    for text in ("Forbidden: cannot be set", "Invalid value", "Duplicate value", "may not be changed",
+                 "may not be removed", "violates PodSecurity", "The request is invalid"):
+        assert text in answers
+    assert any(r["exit"] == 0 for r in records) and any(r["type"] == "json" for r in records)
