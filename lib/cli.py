@@ -11,7 +11,7 @@ import sys
 import traceback
 from typing import List, Optional, Sequence, TextIO
 
-from . import __version__, container, manifests, preview, report
+from . import __version__, completion, container, manifests, preview, report
 from .errors import Exit, ReachError, UsageError
 from .kubectl import Kubectl
 from .probe import Verdict
@@ -180,9 +180,11 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
     if argv[:1] == ["lint"]:
         from . import lintcli  # not part of a probe run's start-up
         return lintcli.main(argv[1:], prog, out, err)
+    if argv[:1] == ["__complete"] or completion.is_helper(sys.argv[0]):
+        from . import lintcli
+        words = argv[1:] if argv[:1] == ["__complete"] else argv
+        return completion.main(words, build_parser("kubectl reach"), lintcli.build_parser("kubectl reach"), out, env)
     args = build_parser(prog).parse_args(argv)
-    request = None
-    _terminate_like_ctrl_c()
     try:
         ui = TerminalUi(out, err, args.output)
         if args.demo:
@@ -195,6 +197,7 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
             if given:
                 raise UsageError("%s goes with --print-patch: a run reads the live pod, names its container anew "
                                  "and picks the request kubectl supports" % flag)
+        _terminate_like_ctrl_c()
         request = make_request(args, env)
         kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err, env.get("REACH_RECORD"))
         result = Run(request, kube, ui).execute()

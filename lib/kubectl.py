@@ -21,6 +21,7 @@ from .errors import KubeError
 # Negative codes are signals (the watchdog's SIGTERM, an OOM kill): sh would raise on them.
 ALL_EXIT_CODES = list(range(-64, 256))
 CALL_TIMEOUT = 60.0  # kubectl's own --request-timeout is 0 (none); never hang for ever
+COMPLETION_TIMEOUT = 5.0  # a shell waits for completions: better none than a hang
 _STATE_PATH = '{.status.ephemeralContainerStatuses[?(@.name=="%s")].state}'
 
 
@@ -144,6 +145,14 @@ class Kubectl:
         except ValueError:
             raise KubeError("kubectl get pod printed something that is not JSON",
                             "rerun with -v; check --kubectl points at kubectl", reason="BadOutput") from None
+
+    def names(self, args: List[str], output: str = "jsonpath={.items[*].metadata.name}") -> List[str]:
+        """Words a read prints (for shell completion): [] when kubectl cannot answer quickly."""
+        try:
+            result = self.run(args + ["-o", output], timeout=COMPLETION_TIMEOUT)
+        except KubeError:
+            return []
+        return result.stdout.split() if result.ok else []
 
     def add_ephemeral(self, pod: Dict[str, Any], spec: Dict[str, Any]) -> None:
         """Add the container: a patch of the subresource, or on kubectl < 1.32 a PUT of it."""

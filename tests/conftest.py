@@ -87,11 +87,12 @@ def reach(tmp_path, stub_bin):
 
     Fails the test on any call the fixture does not have, and on any recorded call not used.
     """
-    def run(name, *extra, args=None, suffix=None, allow_unused=False, speed="0"):
+    def run(name, *extra, args=None, suffix=None, allow_unused=False, speed="0", program=None):
         meta = fixture_meta(name)
         argv = list(meta["args"] if args is None else args) + list(extra)
         env = stub_env(tmp_path, name, suffix or meta["suffix"], speed, stub_bin)
-        proc = subprocess.run([sys.executable, os.path.join(ROOT, "reach.py")] + argv, env=env,
+        program = program or [sys.executable, os.path.join(ROOT, "reach.py")]
+        proc = subprocess.run(program + argv, env=env,
                               capture_output=True, text=True, timeout=60)
         outcome = read_outcome(tmp_path, name, proc.returncode, proc.stdout, proc.stderr)
         unexpected = [c["argv"] for c in outcome.calls if c["call"] is None]

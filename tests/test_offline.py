@@ -1,0 +1,263 @@
+"""What works without a cluster: --print-patch, lint, completion, the single-file build."""
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURES, ROOT, fixture_calls, fixture_meta, stub_env
+from lib import cli, lint, manifests
+
+REACH = [sys.executable, os.path.join(ROOT, "reach.py")]
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+NO_KUBECTL = ["--kubectl", "/nonexistent/kubectl"]   # any kubectl call would fail the command
+
+
+def run(args, stdin=None, env=None, program=REACH):
+    return subprocess.run(program + args, input=stdin, capture_output=True, text=True, env=env, timeout=60)
+
+
+def recorded_pod_file(tmp_path, fixture, name="pod.json"):
+    """The pod JSON kube-apiserver returned in a recorded fixture, as a --pod-file."""
+    path = tmp_path / name
+    path.write_text(fixture_calls(fixture)[0]["stdout"])
+    return str(path)
+
+
+def running_pod_fixtures():
+    names = []
+    for name in sorted(os.listdir(FIXTURES)):
+        if not name.endswith(".jsonl") or name == "patches.jsonl":
+            continue
+        calls = fixture_calls(name[:-6])
+        if calls and calls[0]["argv"][:2] == ["get", "pod"] and calls[0]["exit"] == 0 and \
+                json.loads(calls[0]["stdout"]).get("status", {}).get("phase") == "Running":
+            names.append(name[:-6])
+    return names
+
+
+# --- --print-patch ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fixture", ["open", "old-kubectl"])
+def test_print_patch_is_exactly_the_body_a_run_sends(tmp_path, fixture):
+    """Same name (the recorded suffix), same pod: the printed JSON is the recorded request's."""
+    meta = fixture_meta(fixture)
+    pod_file = recorded_pod_file(tmp_path, fixture)
+    env = dict(os.environ, REACH_NAME_SUFFIX=meta["suffix"])
+    calls = fixture_calls(fixture)
+    patch = next(c for c in calls if c["argv"][0] == "patch")
+    printed = run(meta["args"] + ["--print-patch", "--pod-file", pod_file] + NO_KUBECTL, env=env)
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout) == json.loads(patch["argv"][patch["argv"].index("-p") + 1])
+    replace = [c for c in calls if c["argv"][0] == "replace"]
+    if replace:
+        printed = run(meta["args"] + ["--dry-run=client", "--patch-type", "replace", "--pod-file", pod_file]
+                      + NO_KUBECTL, env=env)
+        assert printed.returncode == 0, printed.stderr
+        assert json.loads(printed.stdout) == json.loads(replace[0]["stdin"])
+
+
+def test_print_patch_matches_the_golden_files_and_is_stable(tmp_path):
+    pod_file = os.path.join(GOLDEN, "pod.json")
+    with open(pod_file) as f:
+        assert json.load(f) == json.loads(fixture_calls("open")[0]["stdout"]), "golden/pod.json is the recorded pod"
+    for golden, extra in (("patch.json", []), ("patch.yaml", ["-o", "yaml"]),
+                          ("replace.json", ["--patch-type", "replace"])):
+        args = ["web-open", "-n", "default", "--to", "db:5432,api.example.com:443", "--name", "reach-golden",
+                "--print-patch", "--pod-file", pod_file] + extra + NO_KUBECTL
+        first, second = run(args), run(args)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout == second.stdout
+        with open(os.path.join(GOLDEN, golden)) as f:
+            assert first.stdout == f.read(), "tests/golden/%s is out of date" % golden
+
+
+@pytest.mark.parametrize("fixture", running_pod_fixtures())
+def test_whatever_print_patch_prints_lint_passes(tmp_path, fixture):
+    """In-process (hundreds of runs): every recorded running pod, every way to shape the patch."""
+    pod_file = recorded_pod_file(tmp_path, fixture)
+    with open(pod_file) as f:
+        pod = json.load(f)
+    for extra in ([], ["--patch-type", "replace"], ["--target", pod["spec"]["containers"][0]["name"]],
+                  ["--image", "nicolaka/netshoot:v0.13", "--image-pull-policy", "Always", "-o", "yaml"],
+                  ["--timeout", "1m", "--to", "a.example.com:1,b.example.com:65535"]):
+        out, err = io.StringIO(), io.StringIO()
+        code = cli.main(["--to", "db:5432,[fd00::1]:443", "--print-patch", "--pod-file", pod_file] + extra
+                        + NO_KUBECTL, out=out, err=err, env={})
+        assert code == 0, err.getvalue()
+        (doc,) = manifests.parse(out.getvalue(), "printed")
+        for level in ("restricted", "baseline"):
+            assert lint.lint(doc, "printed", pod, None, level) == [], extra
+
+
+def test_print_patch_without_any_pod_needs_no_cluster():
+    printed = run(["--to", "db:5432", "--print-patch", "--name", "reach-x"] + NO_KUBECTL)
+    assert printed.returncode == 0, printed.stderr
+    (c,) = json.loads(printed.stdout)["spec"]["ephemeralContainers"]
+    assert c["name"] == "reach-x" and c["command"][-2:] == ["db", "5432"]
+    random_name = run(["--to", "db:5432", "--print-patch"] + NO_KUBECTL)
+    assert json.loads(random_name.stdout)["spec"]["ephemeralContainers"][0]["name"].startswith("reach-")
+
+
+def test_print_patch_with_a_pod_name_reads_the_pod_from_the_cluster(reach):
+    r = reach("not-found-pod", "--print-patch")
+    assert r.code == 3 and 'pod "nope" not found in namespace "default"' in r.err
+    assert [c["argv"][0] for c in r.calls] == ["get"]
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--dry-run=server"], "--dry-run=server is not supported"),
+    (["--patch-type", "replace"], "--patch-type replace prints the whole pod, so it needs the pod"),
+    (["--name", "Reach"], "is not a valid container name"),
+    (["--name", "nginx", "--pod-file", "POD"], 'already has a container named nginx'),
+    (["other", "--pod-file", "POD"], "POD is other but --pod-file holds pod web-open"),
+    (["--pod-file", "/nonexistent.json"], "cannot read /nonexistent.json"),
+])
+def test_print_patch_usage_errors(tmp_path, args, says):
+    pod_file = recorded_pod_file(tmp_path, "open")
+    args = [pod_file if a == "POD" else a for a in args]
+    r = run(["--to", "db:5432", "--print-patch"] + args + NO_KUBECTL)
+    assert r.returncode == 2 and says in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize("flag", [["--name", "reach-x"], ["--pod-file", "pod.json"], ["--patch-type", "replace"]])
+def test_print_patch_flags_need_print_patch(flag):
+    r = run(["web", "--to", "db:5432"] + flag + NO_KUBECTL)
+    assert r.returncode == 2 and "goes with --print-patch" in r.stderr
+
+
+def test_print_patch_checks_the_target_against_the_pod(tmp_path):
+    r = run(["--to", "db:5432", "--print-patch", "--target", "app", "--pod-file",
+             recorded_pod_file(tmp_path, "open")] + NO_KUBECTL)
+    assert r.returncode == 3 and 'has no container "app"' in r.stderr and "--target takes one of: nginx" in r.stderr
+
+
+# --- lint ------------------------------------------------------------------------------------
+
+def test_lint_exit_codes_and_outputs(tmp_path):
+    good = os.path.join(GOLDEN, "patch.json")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("spec:\n  ephemeralContainers:\n  - name: x\n    image: busybox\n    ports: [{containerPort: 80}]\n"
+                   "---\n- op: add\n  path: /metadata/labels/a\n  value: b\n")
+    assert run(["lint", good]).returncode == 0
+    text = run(["lint", good, str(bad), "--level", "privileged"])
+    assert text.returncode == 1
+    assert text.stdout.splitlines() == [
+        "%s (document 1): spec.ephemeralContainers[0].ports: Forbidden: cannot be set for an Ephemeral Container" % bad,
+        "%s (document 2): [0].path: ignored: the ephemeralcontainers subresource takes only spec.ephemeralContainers"
+        % bad]
+    assert "2 findings in 2 files (schema of Kubernetes v1.36.0, PodSecurity privileged)" in text.stderr
+    as_json = json.loads(run(["lint", str(bad), "-o", "json", "--level", "privileged"]).stdout)
+    assert as_json["kubernetes"] == "v1.36.0" and as_json["level"] == "privileged"
+    assert as_json["findings"][0] == {
+        "file": "%s (document 1)" % bad, "path": "spec.ephemeralContainers[0].ports",
+        "field": "spec.ephemeralContainers[0].ports", "message": "Forbidden: cannot be set for an Ephemeral Container",
+        "rule": "api", "error": "spec.ephemeralContainers[0].ports: Forbidden: cannot be set for an Ephemeral Container"}
+
+
+@pytest.mark.parametrize("content,says", [
+    ("{not json: [", "is neither JSON nor YAML"),
+    ('{"kind": "Deployment", "metadata": {}}', "is a Deployment, not a pod or a patch"),
+    ('"text"', "expected a patch object"),
+    ("", "holds no document"),
+])
+def test_lint_unreadable_input_exits_2(tmp_path, content, says):
+    path = tmp_path / "in.json"
+    path.write_text(content)
+    r = run(["lint", str(path)])
+    assert r.returncode == 2 and says in r.stderr
+    assert run(["lint", "-"], stdin=content).returncode == 2
+
+
+def test_lint_missing_file_exits_2():
+    r = run(["lint", "/nonexistent/patch.json"])
+    assert r.returncode == 2 and "cannot read /nonexistent/patch.json" in r.stderr
+
+
+# --- completion ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fixture,out", [("complete-pods", "web\n:4\n"), ("complete-namespaces", "default\n:4\n")])
+def test_completion_of_pods_and_namespaces_through_kubectl(reach, fixture, out):
+    r = reach(fixture)
+    assert (r.code, r.out) == (0, out)
+
+
+@pytest.mark.parametrize("words,out", [
+    (["-o", ""], "text\njson\nyaml\n:4\n"),
+    (["web", "--image-pull-policy", "N"], "Never\n:4\n"),
+    (["--pod-f"], "--pod-file\n:4\n"),
+    (["--pod-file", ""], ":0\n"),            # the shell completes file names
+    (["web", ""], ":4\n"),                   # the pod is given: flags only
+    (["lint", "--level", "b"], "baseline\n:4\n"),
+    (["lint", ""], ":0\n"),
+])
+def test_completion_without_kubectl_calls(words, out):
+    r = run(["__complete"] + words, env=dict(os.environ, KUBECTL="/nonexistent/kubectl"))
+    assert (r.returncode, r.stdout) == (0, out)
+
+
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="needs the real kubectl")
+def test_real_kubectl_completes_through_the_plugin_helper(tmp_path, stub_bin):
+    """kubectl >= 1.26 runs kubectl_complete-reach; it lists pods with the stub (via $KUBECTL)."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    for name in ("kubectl-reach", "kubectl_complete-reach"):
+        (plugins / name).write_text("#!%s\nimport sys\nsys.path.insert(0, %r)\nfrom lib.cli import main\n"
+                                    "sys.exit(main())\n" % (sys.executable, ROOT))
+        (plugins / name).chmod(0o755)
+    env = stub_env(tmp_path, "complete-pods", None, bindir=stub_bin)
+    env.update(PATH="%s:%s" % (plugins, os.environ["PATH"]), KUBECTL=os.path.join(stub_bin, "kubectl"))
+    r = subprocess.run(["kubectl", "__complete", "reach", "-n", "default", "w"], capture_output=True, text=True,
+                       env=env, timeout=30)
+    assert r.stdout.splitlines()[:2] == ["web", ":4"], r.stderr
+    listed = subprocess.run(["kubectl", "plugin", "list"], capture_output=True, text=True, env=env)
+    assert str(plugins / "kubectl-reach") in listed.stdout.splitlines()
+    assert str(plugins / "kubectl_complete-reach") not in listed.stdout  # a helper, not a plugin
+    assert "warning" not in (listed.stdout + listed.stderr).lower()
+
+
+# --- the single file -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def single_file(tmp_path_factory):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import build_dist
+    path, _ = build_dist.build(str(tmp_path_factory.mktemp("dist") / "kubectl-reach"))
+    return path
+
+
+def test_single_file_runs_in_an_isolated_interpreter(single_file, tmp_path):
+    isolated = [sys.executable, "-I", "-S", single_file]
+    helped = run(["--help"], program=isolated)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: kubectl reach POD")
+    printed = run(["--to", "db:5432", "--print-patch", "--name", "reach-x", "--pod-file",
+                   recorded_pod_file(tmp_path, "open")] + NO_KUBECTL, program=isolated)
+    assert printed.returncode == 0, printed.stderr
+    linted = run(["lint", "-", "-o", "json"], stdin=printed.stdout, program=isolated)
+    assert linted.returncode == 0 and json.loads(linted.stdout)["findings"] == []
+    yaml_lint = run(["lint", os.path.join(GOLDEN, "patch.yaml")], program=isolated)   # pure-Python yaml inside
+    assert yaml_lint.returncode == 0, yaml_lint.stderr
+    demo = run(["--demo"], program=isolated)
+    assert demo.returncode == 2 and "run it from a checkout" in demo.stderr
+
+
+def test_single_file_replays_a_probe_run(reach, single_file):
+    r = reach("open", program=[sys.executable, "-I", "-S", single_file])
+    assert r.code == 0 and "127.0.0.1:18080 open" in r.out
+
+
+def test_single_file_is_reproducible_and_holds_no_extensions(single_file, tmp_path):
+    import zipfile
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import build_dist
+    again, _ = build_dist.build(str(tmp_path / "again"))
+    with open(single_file, "rb") as a, open(again, "rb") as b:
+        assert a.read() == b.read()
+    with zipfile.ZipFile(single_file) as z:
+        names = z.namelist()
+    assert "__main__.py" in names and "sh.py" in names and "yaml/__init__.py" in names
+    assert "kubectl_reach/data/ephemeralcontainer.json" in names
+    assert not [n for n in names if n.endswith((".so", ".pyd", ".pyc"))]
