@@ -261,3 +261,41 @@ def test_single_file_is_reproducible_and_holds_no_extensions(single_file, tmp_pa
     assert "__main__.py" in names and "sh.py" in names and "yaml/__init__.py" in names
     assert "kubectl_reach/data/ephemeralcontainer.json" in names
     assert not [n for n in names if n.endswith((".so", ".pyd", ".pyc"))]
+
+
+def test_krew_manifest_names_the_archive_make_dist_builds(single_file):
+    import hashlib
+    import re
+    import tarfile
+
+    import yaml
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import build_dist
+    archive = build_dist.krew_archive(single_file)
+    with open(build_dist.krew_manifest(archive, "1.2.3")) as f:
+        manifest = yaml.safe_load(f)
+    assert manifest["apiVersion"] == "krew.googlecontainertools.github.com/v1alpha2" and manifest["kind"] == "Plugin"
+    assert manifest["metadata"]["name"] == "reach" and manifest["spec"]["version"] == "v1.2.3"
+    (platform,) = manifest["spec"]["platforms"]
+    with open(archive, "rb") as f:
+        assert platform["sha256"] == hashlib.sha256(f.read()).hexdigest()
+    assert re.match(r"https://.+/v1\.2\.3/kubectl-reach\.tar\.gz$", platform["uri"])
+    with tarfile.open(archive) as tar:
+        member = tar.getmember(platform["bin"])
+        assert member.mode & 0o111 and tar.extractfile(member).read(2) == b"#!"
+    assert {"linux", "darwin"} <= set(platform["selector"]["matchExpressions"][0]["values"])
+
+
+def test_the_readme_examples_that_need_no_cluster_run():
+    """Every `python reach.py ...` line of the README that names no cluster runs as shown."""
+    import re
+    import shlex
+    with open(os.path.join(ROOT, "README.md")) as f:
+        blocks = "\n".join(re.findall(r"^```sh\n(.*?)^```", f.read(), re.M | re.S))
+    lines = [m.group(1) for m in re.finditer(r"^(python reach\.py [^#\n]*?)\s*(?:#.*)?$", blocks, re.M)]
+    offline = [line for line in lines if any(w in line for w in ("--demo", "--pod-file", " lint ", "--print-patch"))]
+    assert len(offline) >= 4, offline
+    for line in offline:
+        argv = shlex.split(line)[2:]
+        r = run(argv)
+        assert r.returncode in (0, 1) and "Traceback" not in r.stderr, (line, r.stderr)

@@ -3,14 +3,20 @@
 
     python tools/build_dist.py [OUT]          (make dist)
 
+Beside it: OUT.tar.gz (the file, for krew) and reach.yaml (plugins/reach.yaml with the
+version and the archive's sha256 filled in).
+
 A zipapp (PEP 441): the kubectl_reach package plus the pure-Python parts of its two
 dependencies, sh (one module) and PyYAML (without its optional C extension, which it does
 without), taken from the interpreter running this script. Python imports straight from the
 zip: nothing is unpacked, no cache or writable home is needed. Entries are sorted and dated
 1980-01-01, so the same sources give the same bytes.
 """
+import gzip
+import hashlib
 import os
 import sys
+import tarfile
 import zipfile
 from importlib.machinery import PathFinder
 
@@ -67,6 +73,35 @@ def build(out):
     return out, len(entries)
 
 
+def krew_archive(path):
+    """OUT.tar.gz holding the file as kubectl-reach; as reproducible as the file itself."""
+    out = path + ".tar.gz"
+    info = tarfile.TarInfo("kubectl-reach")
+    info.size, info.mode, info.mtime = os.path.getsize(path), 0o755, 0
+    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar, open(path, "rb") as f:
+            tar.addfile(info, f)
+    return out
+
+
+def krew_manifest(archive, version):
+    with open(os.path.join(ROOT, "plugins", "reach.yaml"), encoding="utf-8") as f:
+        text = f.read()
+    with open(archive, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    out = os.path.join(os.path.dirname(archive), "reach.yaml")
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(text.replace("@VERSION@", version).replace("@SHA256@", digest))
+    return out
+
+
+def version():
+    with open(os.path.join(ROOT, "lib", "__init__.py"), encoding="utf-8") as f:
+        return [line.split('"')[1] for line in f if line.startswith("__version__")][0]
+
+
 if __name__ == "__main__":
     path, count = build(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "dist", "kubectl-reach"))
     print("%s: %d files, %d bytes" % (os.path.relpath(path), count, os.path.getsize(path)))
+    archive = krew_archive(path)
+    print("%s, %s (krew)" % (os.path.relpath(archive), os.path.relpath(krew_manifest(archive, version()))))
