@@ -209,7 +209,9 @@ def test_real_kubectl_completes_through_the_plugin_helper(tmp_path, stub_bin):
                                     "sys.exit(main())\n" % (sys.executable, ROOT))
         (plugins / name).chmod(0o755)
     env = stub_env(tmp_path, "complete-pods", None, bindir=stub_bin)
-    env.update(PATH="%s:%s" % (plugins, os.environ["PATH"]), KUBECTL=os.path.join(stub_bin, "kubectl"))
+    # Only the plugins made here and kubectl itself: an installed kubectl-reach would be overshadowed.
+    env.update(PATH="%s:%s:/usr/bin:/bin" % (plugins, os.path.dirname(shutil.which("kubectl"))),
+               KUBECTL=os.path.join(stub_bin, "kubectl"))
     r = subprocess.run(["kubectl", "__complete", "reach", "-n", "default", "w"], capture_output=True, text=True,
                        env=env, timeout=30)
     assert r.stdout.splitlines()[:2] == ["web", ":4"], r.stderr
