@@ -108,7 +108,7 @@ def check_names(in_order: List[Tuple[Dict[str, Any], Path, bool]], pod: Optional
 
 def check_update(existing: List[Dict[str, Any]], result: List[Dict[str, Any]]) -> Iterator[Error]:
     """What the update may not do to the containers already there: remove or change them."""
-    after = {c.get("name"): c for c in result if isinstance(c, dict)}
+    after = {c["name"]: c for c in result if isinstance(c, dict) and isinstance(c.get("name"), str)}
     for old in existing:
         name = old.get("name")
         if name not in after:

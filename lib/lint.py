@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import apirules, fieldpath, podsecurity, schema
+from . import apirules, fieldpath, manifests, podsecurity, schema
 from .errors import UsageError
 from .fieldpath import Path
 
@@ -57,7 +57,9 @@ def detect(doc: Any, patch_type: Optional[str]) -> str:
         return patch_type
     if isinstance(doc, list):
         return "json"
-    if isinstance(doc, dict) and (doc.get("kind") == "Pod" or "metadata" in doc):
+    spec = doc.get("spec") if isinstance(doc, dict) else None
+    if isinstance(doc, dict) and (doc.get("kind") == "Pod" or (isinstance(spec, dict) and "containers" in spec
+                                                                and "metadata" in doc)):
         return "pod"
     return "strategic"
 
@@ -71,11 +73,13 @@ def lint(doc: Any, label: str, pod: Optional[Dict[str, Any]], patch_type: Option
         update = _json_patch(doc, pod)
     elif not isinstance(doc, dict):
         raise UsageError("%s: expected a patch object, a JSON patch (a list) or a pod" % label)
+    elif doc.get("kind", "Pod") != "Pod":
+        raise UsageError("%s is a %s, not a pod or a patch" % (label, doc.get("kind")))
     elif kind == "pod":
-        if doc.get("kind", "Pod") != "Pod":
-            raise UsageError("%s is a %s, not a pod or a patch" % (label, doc.get("kind")))
+        if pod is None:  # a PUT body is its own pod: containers, volumes, securityContext
+            manifests.check_pod(dict(doc, spec=dict(doc.get("spec") or {}, ephemeralContainers=[])), label)
         update = _whole_pod(doc, pod)
-        pod = pod or doc  # a PUT body is its own pod: containers, volumes, securityContext
+        pod = pod or doc
     else:
         update = _merge_patch(doc, pod, strategic=kind == "strategic")
     return _check(update, pod, label, level)
@@ -221,7 +225,7 @@ def _whole_pod(doc: Dict[str, Any], pod: Optional[Dict[str, Any]]) -> Update:
     if not isinstance(items, list) or not items:
         notes.append((LIST, fieldpath.required("the pod has no ephemeral container to add"), "patch"))
         items = []
-    known = {c.get("name") for c in before or []}
+    known = [c.get("name") for c in before or []]
     after = [_container(c) for c in items]
     added = [Added(c, LIST + (i,)) for i, c in enumerate(after) if c.get("name") not in known]
     return Update(before, after, added, LIST, notes)
@@ -233,6 +237,7 @@ def _check(update: Update, pod: Optional[Dict[str, Any]], label: str, level: str
     findings = [Finding(label, fieldpath.render(path), "", message, rule) for path, message, rule in update.notes]
     positions = {id(c): i for i, c in enumerate(update.after)}
     where = {}  # API path of each added container -> its path in the document
+    undecodable = set()  # ids of containers the API server could not decode: only structure applies
     for added in update.added:
         api = LIST + (positions[id(added.container)],)
         where[api] = added.doc_path
@@ -240,12 +245,18 @@ def _check(update: Update, pod: Optional[Dict[str, Any]], label: str, level: str
             findings.append(_finding(label, api, added.doc_path, api,
                                      fieldpath.invalid(added.container["$value"], "expected a container object"),
                                      "schema"))
+            undecodable.add(id(added.container))
             continue
-        for path, message in schema.check_container(added.container, api):
+        for path, message, fatal in schema.check_container(added.container, api):
             findings.append(_finding(label, api, added.doc_path, path, message, "schema"))
-        for path, message in apirules.check_container(added.container, api, pod):
-            findings.append(_finding(label, api, added.doc_path, path, message, "api"))
-    added_ids = {id(a.container) for a in update.added if "$value" not in a.container}
+            if fatal:
+                undecodable.add(id(added.container))
+        if id(added.container) not in undecodable:
+            for path, message in apirules.check_container(added.container, api, pod):
+                findings.append(_finding(label, api, added.doc_path, path, message, "api"))
+    if undecodable:
+        return _unique(findings)
+    added_ids = {id(a.container) for a in update.added}
     in_order = [(c, LIST + (i,), id(c) in added_ids) for i, c in enumerate(update.after)]
     for path, message in apirules.check_names(in_order, pod):
         api = path[:3]
@@ -261,7 +272,11 @@ def _check(update: Update, pod: Optional[Dict[str, Any]], label: str, level: str
         doc = where[at[0]] + ("securityContext",) if len(at) == 1 else update.list_path
         findings.append(Finding(label, fieldpath.render(doc), fieldpath.render(api), violation.message(level),
                                 "podsecurity"))
-    # The structure and the API rules both require a name: say it once.
+    return _unique(findings)
+
+
+def _unique(findings: List[Finding]) -> List[Finding]:
+    """The structure and the API rules both require a name: say it once."""
     return list({(f.path, f.message): f for f in findings}.values())
 
 

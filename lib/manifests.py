@@ -46,5 +46,27 @@ def read_pod(path: str, stdin: Optional[TextIO] = None) -> dict:
     pod = docs[0]
     if len(docs) != 1 or not isinstance(pod, dict) or pod.get("kind", "Pod") != "Pod" or "spec" not in pod:
         raise UsageError("%s is not a pod: expected the output of kubectl get pod NAME -o json (or -o yaml)" % path)
+    check_pod(pod, path)
     pod.setdefault("metadata", {})
     return pod
+
+
+def check_pod(pod: dict, label: str) -> None:
+    """The parts of a pod reach reads, of the types the API gives them; else a UsageError."""
+    spec = pod.get("spec")
+    problem = None
+    if not isinstance(spec, dict):
+        problem = "spec is not an object"
+    elif not isinstance(pod.get("metadata", {}), dict):
+        problem = "metadata is not an object"
+    elif not isinstance(spec.get("securityContext") or {}, dict):
+        problem = "spec.securityContext is not an object"
+    else:
+        for key in ("containers", "initContainers", "ephemeralContainers", "volumes"):
+            items = spec.get(key) or []
+            if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str)
+                                                      for i in items):
+                problem = "spec.%s is not a list of objects with a name" % key
+                break
+    if problem:
+        raise UsageError("%s is not a pod: %s" % (label, problem))

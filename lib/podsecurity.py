@@ -31,6 +31,7 @@ def check(containers: Sequence[Container], pod: Optional[Dict[str, Any]], level:
     if level not in LEVELS:
         raise ValueError(level)
     pod_sc = ((pod or {}).get("spec") or {}).get("securityContext") or {}
+    pod_sc = pod_sc if isinstance(pod_sc, dict) else {}
     checks = {"privileged": (), "baseline": _BASELINE, "restricted": _RESTRICTED}[level]
     found = []
     for fn in checks:

@@ -29,12 +29,16 @@ def kubernetes_version() -> str:
     return data()["kubernetes"]
 
 
-def check_container(container: Any, path: Path) -> Iterator[Tuple[Path, str]]:
-    """(field path, error) for each unknown field, wrong type or missing required field."""
+def check_container(container: Any, path: Path) -> Iterator[Tuple[Path, str, bool]]:
+    """(field path, error, fatal) for each unknown field, wrong type or missing required field.
+
+    Fatal: a wrong type. The API server cannot even decode such a container, so no rule after
+    the structure applies to it.
+    """
     yield from _check(container, {"$ref": "#/definitions/" + data()["root"]}, path)
 
 
-def _check(value: Any, node: Dict[str, Any], path: Path) -> Iterator[Tuple[Path, str]]:
+def _check(value: Any, node: Dict[str, Any], path: Path) -> Iterator[Tuple[Path, str, bool]]:
     ref = node.get("$ref")
     if ref:
         name = ref.rsplit("/", 1)[1]
@@ -47,7 +51,7 @@ def _check(value: Any, node: Dict[str, Any], path: Path) -> Iterator[Tuple[Path,
     kind = node.get("type", "object")
     if not _type_ok(value, kind, node.get("format", "")):
         yield path, fieldpath.invalid(value if not isinstance(value, (dict, list)) else _json_kind(value),
-                                      "expected %s, got %s" % (_describe(kind, node), _json_kind(value)))
+                                      "expected %s, got %s" % (_describe(kind, node), _json_kind(value))), True
         return
     if kind == "array":
         for i, item in enumerate(value):
@@ -56,12 +60,12 @@ def _check(value: Any, node: Dict[str, Any], path: Path) -> Iterator[Tuple[Path,
         yield from _check_object(value, node, path)
 
 
-def _check_object(value: Dict[str, Any], node: Dict[str, Any], path: Path) -> Iterator[Tuple[Path, str]]:
+def _check_object(value: Dict[str, Any], node: Dict[str, Any], path: Path) -> Iterator[Tuple[Path, str, bool]]:
     props = node.get("properties")
     extra = node.get("additionalProperties")
     for key in node.get("required", []):
         if key not in value:
-            yield path + (key,), fieldpath.required()
+            yield path + (key,), fieldpath.required(), False
     for key, item in value.items():
         if props is not None and key in props:
             yield from _check(item, props[key], path + (key,))
@@ -69,7 +73,7 @@ def _check_object(value: Dict[str, Any], node: Dict[str, Any], path: Path) -> It
             yield from _check(item, extra, path + (key,))
         elif props is not None:
             # kube-apiserver's strict field validation (kubectl's default since 1.27) words it so
-            yield path + (key,), 'unknown field "%s"' % key
+            yield path + (key,), 'unknown field "%s"' % key, False
 
 
 def _type_ok(value: Any, kind: str, fmt: str) -> bool:

@@ -120,10 +120,11 @@ CASES = [
      [("spec.ephemeralContainers", 'Forbidden: existing ephemeral containers "reach-old00" may not be changed', "")]),
     ("same-as-existing", strategic(reach_container(name="reach-old00")), WITH_ONE, None, "restricted", []),
     ("ignored-fields", {"metadata": {"labels": {"a": "b"}},
-                        "spec": {"containers": [], "ephemeralContainers": [reach_container()]}},
-     None, "strategic", "restricted",
+                        "spec": {"initContainers": [], "ephemeralContainers": [reach_container()]}},
+     None, None, "restricted",
      [("metadata", "ignored: the ephemeralcontainers subresource takes only spec.ephemeralContainers", ""),
-      ("spec.containers", "ignored: the ephemeralcontainers subresource takes only spec.ephemeralContainers", "")]),
+      ("spec.initContainers", "ignored: the ephemeralcontainers subresource takes only spec.ephemeralContainers",
+       "")]),
     ("nothing-to-add", {"spec": {}}, None, None, "restricted",
      [("spec.ephemeralContainers", "Required value: the patch adds no ephemeral container", "")]),
     ("merge-patch-unknown-pod", strategic(reach_container()), None, "merge", "restricted",
@@ -260,3 +261,39 @@ def test_every_kind_of_server_answer_is_covered():
                  "may not be removed", "violates PodSecurity", "The request is invalid"):
         assert text in answers
     assert any(r["exit"] == 0 for r in records) and any(r["type"] == "json" for r in records)
+
+
+def test_no_document_makes_lint_crash():
+    """Seeded random damage to containers, patches and pods: findings or a usage error, never a
+    traceback (a wrong type stops at the structure check, as decoding stops the API server)."""
+    import random
+    rng = random.Random(7)
+    values = [None, 1, -1, "x", "", True, [], {}, ["x"], [1], [None], {"a": 1}, [{}], [{"name": 1}], 1.5,
+              {"add": "X"}, {"drop": "ALL", "add": [1]}, {"type": 5}]
+    keys = ["name", "image", "command", "env", "volumeMounts", "ports", "resources", "targetContainerName",
+            "securityContext", "imagePullPolicy", "foo"]
+    security = ["capabilities", "seccompProfile", "seLinuxOptions", "appArmorProfile", "windowsOptions",
+                "runAsUser", "runAsNonRoot", "privileged", "allowPrivilegeEscalation", "procMount"]
+    outcomes = set()
+    for _ in range(1500):
+        c = reach_container()
+        for _ in range(rng.randint(1, 3)):
+            if rng.random() < 0.5:
+                c[rng.choice(keys)] = copy.deepcopy(rng.choice(values))
+            elif isinstance(c.get("securityContext"), dict):
+                c["securityContext"][rng.choice(security)] = copy.deepcopy(rng.choice(values))
+        doc, patch_type = rng.choice([
+            (strategic(c), None), (strategic(c), "merge"), (container.replaced_pod(OPEN, c), None),
+            ([{"op": rng.choice(["add", "replace", "remove", "move", 5]),
+               "path": rng.choice(["/spec/ephemeralContainers/-", "/spec/ephemeralContainers", "/x", 5,
+                                   "/spec/ephemeralContainers/0", "/spec/ephemeralContainers/0/image"]),
+               "value": rng.choice([c, [c], 5, None])}], None),
+            ({"spec": {"ephemeralContainers": [5, None, c]}}, None), ({"spec": 5}, None), ([5], None),
+            ("text", None), ({"kind": "Deployment"}, None)])
+        try:
+            findings = lint.lint(doc, "f", copy.deepcopy(rng.choice([None, OPEN, WITH_ONE])), patch_type,
+                                 rng.choice(["restricted", "baseline", "privileged"]))
+            outcomes.add("findings" if findings else "clean")
+        except lint.UsageError:
+            outcomes.add("usage")
+    assert outcomes == {"findings", "clean", "usage"}
