@@ -13,8 +13,9 @@ lint:            ## style and obvious bugs; the oldest Python the tool runs on; 
 	$(PYTHON) -m ruff check reach.py lib tests tools fixtures/build.py fixtures/record_local.py fixtures/apiserver.py \
 	    tests/stub/kubectl tests/sim/kubectl fixtures/fakes/tool
 	$(MAKE) --no-print-directory compat
+	$(PYTHON) reach.py lint tests/golden/patch.json tests/golden/patch.yaml --level restricted
 	$(PYTHON) reach.py lint tests/golden/patch.json tests/golden/patch.yaml tests/golden/replace.json \
-	    --pod-file tests/golden/pod.json
+	    --pod-file tests/golden/pod.json --level baseline
 
 compat:          ## what the runtime needs is Python 3.8 (jump hosts lag); vermin reads the code, runs nothing
 	vermin --no-tips --violations --eval-annotations -t=3.8- reach.py lib

@@ -26,6 +26,10 @@ LABEL_FORMAT = ("a lowercase RFC 1123 label must consist of lower case alphanume
                 "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
                 "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
 
+# RelaxedEnvironmentVariableValidation, on by default since Kubernetes 1.32 and GA in 1.34.
+_ENV_NAME = re.compile(r"^[ -<>-~]+$")
+ENV_NAME_FORMAT = "a valid environment variable name must consist only of printable ASCII characters other than '='"
+
 Error = Tuple[Path, str]
 
 
@@ -51,6 +55,8 @@ def check_container(c: Dict[str, Any], path: Path, pod: Optional[Dict[str, Any]]
     for i, env in enumerate(c.get("env") or []):
         if isinstance(env, dict) and not env.get("name"):
             yield path + ("env", i, "name"), fieldpath.required()
+        elif isinstance(env, dict) and isinstance(env["name"], str) and not _ENV_NAME.match(env["name"]):
+            yield path + ("env", i, "name"), fieldpath.invalid(env["name"], ENV_NAME_FORMAT)
     sc = c.get("securityContext") or {}
     for key in ("runAsUser", "runAsGroup"):
         if isinstance(sc.get(key), int) and not 0 <= sc[key] <= 2147483647:
@@ -113,12 +119,25 @@ def check_update(existing: List[Dict[str, Any]], result: List[Dict[str, Any]]) -
         name = old.get("name")
         if name not in after:
             yield LIST, fieldpath.forbidden("existing ephemeral containers %s may not be removed" % fieldpath.value(name))
-        elif not is_unchanged(old, after[name]):
+        elif semantic(old) != semantic(after[name]):
             yield LIST, fieldpath.forbidden("existing ephemeral containers %s may not be changed" % fieldpath.value(name))
 
 
-def is_unchanged(old: Any, new: Any) -> bool:
-    """Does `new` leave `old` as it is? Fields `new` leaves out were defaulted by the server."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return all(is_unchanged(old.get(k), v) for k, v in new.items())
-    return old == new
+def semantic(c: Dict[str, Any]) -> Any:
+    """A container as the server compares it: its defaults applied, unset and empty alike."""
+    c = dict(c)
+    image = str(c.get("image") or "")
+    latest = ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
+    for key, default in (("terminationMessagePath", "/dev/termination-log"), ("terminationMessagePolicy", "File"),
+                         ("imagePullPolicy", "Always" if latest and "@" not in image else "IfNotPresent")):
+        c[key] = c.get(key) or default
+    return _prune(c)
+
+
+def _prune(value: Any) -> Any:
+    if isinstance(value, dict):
+        pruned = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, {}, [], "", False, 0)}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value

@@ -34,7 +34,7 @@ examples:
 
   # print the patch without changing anything (no cluster needed with --pod-file), then lint it
   {prog} web --to db:5432 --print-patch --name reach-ci --pod-file pod.json > patch.json
-  {prog} lint patch.json --pod-file pod.json
+  {prog} lint patch.json --pod-file pod.json --level baseline
 
 exit codes:
   0    every target reachable
@@ -89,8 +89,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     dry = p.add_argument_group("print the patch instead of sending it (see also: %s lint --help)" % prog)
     dry.add_argument("--print-patch", action="store_true",
                      help="print the body reach would send and exit 0; changes nothing")
-    dry.add_argument("--dry-run", nargs="?", const="client", metavar="client",
-                     help="--dry-run=client is --print-patch (kubectl's spelling)")
+    dry.add_argument("--dry-run", metavar="client",
+                     help="--dry-run=client (or --dry-run) is --print-patch, as kubectl spells it")
     dry.add_argument("--pod-file", metavar="FILE",
                      help="the pod as kubectl get pod -o json|yaml prints it ('-': stdin); no cluster needed")
     dry.add_argument("--patch-type", choices=preview.PATCH_TYPES, default="strategic",
@@ -98,6 +98,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     dry.add_argument("--name", help="container name to print (default: reach-<random>); fixed for golden files")
     p.add_argument("--version", action="version", version="%(prog)s " + __version__)
     return p
+
+
+def pod_name(text: str) -> str:
+    """POD as kubectl takes it: NAME, or pod/NAME (which also reaches a pod named lint)."""
+    kind, slash, name = text.partition("/")
+    if slash and kind in ("pod", "pods", "po"):
+        return name
+    if slash:
+        raise UsageError("POD %r: give a pod name, or pod/NAME" % text)
+    return text
 
 
 def parse_targets(values: Sequence[str]) -> List[Target]:
@@ -116,10 +126,14 @@ def make_request(args: argparse.Namespace, env: dict, need_pod: bool = True) -> 
         raise UsageError("missing POD: name the running pod to probe from")
     if not args.to:
         raise UsageError("missing --to: name at least one target, e.g. --to db:5432")
+    if not args.image or args.image != args.image.strip():
+        raise UsageError("--image %r: give an image reference without surrounding spaces, e.g. busybox:1.36"
+                         % args.image)
     suffix = env.get("REACH_NAME_SUFFIX") or None
     if suffix and not container.is_valid_name(container.NAME_PREFIX + suffix):
         raise UsageError("REACH_NAME_SUFFIX %r does not make a valid container name" % suffix)
-    return Request(pod=args.pod or "", namespace=args.namespace, targets=parse_targets(args.to), image=args.image,
+    return Request(pod=pod_name(args.pod or ""), namespace=args.namespace, targets=parse_targets(args.to),
+                   image=args.image,
                    pull_policy=args.image_pull_policy, timeout=parse_duration(args.timeout, "--timeout"),
                    start_timeout=parse_duration(args.start_timeout, "--start-timeout"),
                    target_container=args.target, name_suffix=suffix)
@@ -177,13 +191,15 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
     argv = sys.argv[1:] if argv is None else argv
     env = os.environ if env is None else env
     prog = prog_name(sys.argv[0])
-    if argv[:1] == ["lint"]:
-        from . import lintcli  # not part of a probe run's start-up
-        return lintcli.main(argv[1:], prog, out, err)
-    if argv[:1] == ["__complete"] or completion.is_helper(sys.argv[0]):
+    if argv[:1] == ["__complete"] or completion.is_helper(sys.argv[0]):  # first: its words may be "lint"
         from . import lintcli
         words = argv[1:] if argv[:1] == ["__complete"] else argv
         return completion.main(words, build_parser("kubectl reach"), lintcli.build_parser("kubectl reach"), out, env)
+    if argv[:1] == ["lint"]:
+        from . import lintcli  # not part of a probe run's start-up
+        return lintcli.main(argv[1:], prog, out, err)
+    # kubectl's --dry-run takes no separate word: bare, it means client (the next word is the pod).
+    argv = ["--dry-run=client" if a == "--dry-run" else a for a in argv]
     args = build_parser(prog).parse_args(argv)
     try:
         ui = TerminalUi(out, err, args.output)
@@ -228,10 +244,11 @@ def _print_patch(args: argparse.Namespace, env: dict, out: TextIO, err: TextIO) 
     if args.pod_file:
         pod = manifests.read_pod(args.pod_file)
         name = pod["metadata"].get("name")
-        if args.pod and args.pod != name:
-            raise UsageError("POD is %s but --pod-file holds pod %s" % (args.pod, name))
-    elif args.pod:  # read-only, like kubectl patch --dry-run=client
-        pod = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err).get_pod(args.pod, args.namespace)
+        if request.pod and request.pod != name:
+            raise UsageError("POD is %s but --pod-file holds pod %s" % (request.pod, name))
+    elif request.pod:  # read-only, like kubectl patch --dry-run=client
+        pod = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err).get_pod(request.pod,
+                                                                                              args.namespace)
     name = preview.pick_name(pod, args.name, request.name_suffix)
     spec = container.Spec(name, request.image, request.pull_policy, request.targets, request.timeout,
                           request.target_container)

@@ -33,6 +33,9 @@ def complete(words: Sequence[str], parser: argparse.ArgumentParser, lint_parser:
     previous = done[-1] if done else ""
     if previous in takes_value:
         return _values(previous, takes_value[previous], given, partial, kube_for)
+    flag, eq, value = partial.partition("=")
+    if eq and flag in takes_value:  # --namespace=sh<TAB>: the shell completes the part after "="
+        return _values(flag, takes_value[flag], given, value, kube_for)
     if partial.startswith("-"):
         options = sorted(o for a in active._actions for o in a.option_strings)
         return [o for o in options if o.startswith(partial)], NO_FILES
@@ -45,20 +48,26 @@ def complete(words: Sequence[str], parser: argparse.ArgumentParser, lint_parser:
 
 
 def _given(done: Sequence[str], takes_value: dict) -> dict:
-    """Flag values typed so far: --namespace=x and -n x alike."""
+    """Flag values typed so far, however spelled: -n x, -n=x, -nx, --namespace x, --namespace=x."""
     given = {}
     i = 0
     while i < len(done):
         word = done[i]
-        if word.startswith("--") and "=" in word:
-            key, _, value = word.partition("=")
-            given[key] = value
+        flag, eq, value = word.partition("=")
+        if eq and flag in takes_value:
+            given[flag] = value
         elif word in takes_value and i + 1 < len(done):
             given[word] = done[i + 1]
             i += 1
+        elif len(word) > 2 and word[:2] in takes_value and not word.startswith("--"):
+            given[word[:2]] = word[2:]
         i += 1
-    if "-n" in given:
-        given["--namespace"] = given["-n"]
+    for short, long in (("-n", "--namespace"),):
+        if short in given:
+            given[long] = given[short]
+    for key in ("--kubeconfig", "--kubectl"):
+        if key in given:
+            given[key] = os.path.expanduser(given[key])
     return given
 
 
@@ -71,6 +80,7 @@ def _positionals(done: Sequence[str], takes_value: dict) -> List[str]:
             skip = True
         elif not word.startswith("-"):
             out.append(word)
+        # -n=x, --namespace=x, -nx and flags without a value take no next word
     return out
 
 

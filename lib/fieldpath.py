@@ -26,7 +26,7 @@ def value(v: Any) -> str:
     """How field errors quote a value: strings as Go's %q, the rest as JSON."""
     if isinstance(v, str):
         return json.dumps(v, ensure_ascii=False)
-    return json.dumps(v, sort_keys=True, separators=(",", ":"))
+    return json.dumps(v, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def forbidden(detail: str) -> str:

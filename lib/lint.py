@@ -98,30 +98,36 @@ def _ignored(path: Path) -> Tuple[Path, str, str]:
 
 
 def _merge_patch(doc: Dict[str, Any], pod: Optional[Dict[str, Any]], strategic: bool) -> Update:
-    notes = [_ignored((key,)) for key in doc if key not in ("spec", "apiVersion", "kind")]
+    notes = [_ignored((str(key),)) for key in doc if key not in ("spec", "apiVersion", "kind")]
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         spec = {}
     for key in spec:
-        if key != "ephemeralContainers" and not key.startswith("$setElementOrder/"):
-            notes.append(_ignored(("spec", key)))
-    items = spec.get("ephemeralContainers")
+        if key != "ephemeralContainers" and not str(key).startswith("$setElementOrder/"):
+            notes.append(_ignored(("spec", str(key))))
     before = _existing(pod)
+    if "ephemeralContainers" in spec and spec["ephemeralContainers"] is None:
+        return Update(before, [], [], LIST, notes)  # null deletes the list, in both kinds of merge
+    items = spec.get("ephemeralContainers")
     if not isinstance(items, list):
-        notes.append((LIST, fieldpath.required("the patch adds no ephemeral container")
-                      if items is None else fieldpath.invalid(items, "expected a list"), "patch"))
+        if items is not None:
+            notes.append((LIST, fieldpath.invalid(items, "expected a list"), "patch"))
         return Update(before, list(before or []), [], LIST, notes)
     replace = not strategic or any(isinstance(i, dict) and i.get("$patch") == "replace" for i in items)
     if not strategic and before is None:
         notes.append((LIST, "a JSON merge patch replaces the whole list, so it fails on any pod that has an "
-                                "ephemeral container already (existing ephemeral containers ... may not be removed); "
-                                "use a strategic merge patch (kubectl patch --type=strategic)", "patch"))
+                            "ephemeral container already (existing ephemeral containers ... may not be removed); "
+                            "use a strategic merge patch (kubectl patch --type=strategic)", "patch"))
     after = [] if replace else [copy.deepcopy(c) for c in before or []]
+    known = [c.get("name") for c in before or []]
     added: List[Added] = []
     for i, item in enumerate(items):
         if isinstance(item, dict) and "$patch" in item:
-            if item["$patch"] != "replace":
-                notes.append((LIST + (i, "$patch"), fieldpath.not_supported(item["$patch"], ["replace"]), "patch"))
+            if item["$patch"] == "delete":
+                after = [c for c in after if c.get("name") != item.get("name")]
+            elif item["$patch"] != "replace":
+                notes.append((LIST + (i, "$patch"), fieldpath.not_supported(item["$patch"], ["delete", "replace"]),
+                              "patch"))
             continue
         container = _container(item)
         same = [c for c in after if c.get("name") == container.get("name")] if strategic else []
@@ -132,7 +138,8 @@ def _merge_patch(doc: Dict[str, Any], pod: Optional[Dict[str, Any]], strategic: 
             _merge_into(same[0], container)
             continue
         after.append(container)
-        added.append(Added(container, LIST + (i,)))
+        if container.get("name") not in known:  # a merge patch restates the ones it keeps
+            added.append(Added(container, LIST + (i,)))
     return Update(before, after, added, LIST, notes)
 
 
@@ -147,8 +154,7 @@ def _merge_into(old: Dict[str, Any], new: Dict[str, Any]) -> None:
 def _json_patch(ops: List[Any], pod: Optional[Dict[str, Any]]) -> Update:
     before = _existing(pod)
     # Without the pod, assume it already has the list, so appends work; --pod-file tells.
-    after: Optional[List[Dict[str, Any]]] = None if pod is not None and not before else list(before or [])
-    after = copy.deepcopy(after)
+    after: Optional[List[Dict[str, Any]]] = None if pod is not None and not before else copy.deepcopy(before or [])
     added: List[Added] = []
     notes: List[Tuple[Path, str, str]] = []
     list_path: Path = ()  # the first operation on the list: update errors point there
@@ -177,7 +183,8 @@ def _json_patch(ops: List[Any], pod: Optional[Dict[str, Any]]) -> Update:
             after = []
             for j, c in enumerate(value):
                 after.append(_container(c))
-                added.append(Added(after[-1], (k, "value", j)))
+                if after[-1].get("name") not in [b.get("name") for b in before or []]:
+                    added.append(Added(after[-1], (k, "value", j)))
             continue
         if after is None:
             # What kube-apiserver answers (HTTP 422, no details) when the pod has no list yet.
@@ -203,10 +210,43 @@ def _json_patch(ops: List[Any], pod: Optional[Dict[str, Any]]) -> Update:
             del after[position]
         elif len(parts) == 3:
             after[position] = _container(value)
-        else:  # a field inside an existing container: mark it, so the update check sees a change
-            after[position] = copy.deepcopy(after[position])
-            after[position]["$changed"] = path
-    return Update(before, after or [], added, list_path, notes)
+            if after[position].get("name") not in [b.get("name") for b in before or []]:
+                added.append(Added(after[position], (k, "value")))
+        elif not _set_field(after[position], parts[3:], name, value):
+            notes.append(((k, "path"), fieldpath.invalid(path, "no such field"), "patch"))
+    present = {id(c) for c in after or []}
+    return Update(before, after or [], [a for a in added if id(a.container) in present], list_path, notes)
+
+
+def _set_field(container: Dict[str, Any], parts: List[str], op: str, value: Any) -> bool:
+    """Apply one operation at a JSON pointer inside a container; False when it cannot apply."""
+    node: Any = container
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in parts]
+    for part in parts[:-1]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    last = parts[-1]
+    if isinstance(node, dict):
+        if op == "remove":
+            return node.pop(last, None) is not None or last in node
+        node[last] = copy.deepcopy(value)
+        return True
+    if isinstance(node, list) and (last == "-" or (last.isdigit() and int(last) <= len(node))):
+        position = len(node) if last == "-" else int(last)
+        if op == "remove" and position < len(node):
+            del node[position]
+        elif op == "replace" and position < len(node):
+            node[position] = copy.deepcopy(value)
+        elif op == "add":
+            node.insert(position, copy.deepcopy(value))
+        else:
+            return False
+        return True
+    return False
 
 
 def _container(value: Any) -> Dict[str, Any]:
@@ -220,10 +260,10 @@ def _index(text: str, size: int) -> Optional[int]:
 
 def _whole_pod(doc: Dict[str, Any], pod: Optional[Dict[str, Any]]) -> Update:
     before = _existing(pod)
-    items = (doc.get("spec") or {}).get("ephemeralContainers")
+    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+    items = spec.get("ephemeralContainers")
     notes: List[Tuple[Path, str, str]] = []
-    if not isinstance(items, list) or not items:
-        notes.append((LIST, fieldpath.required("the pod has no ephemeral container to add"), "patch"))
+    if not isinstance(items, list):
         items = []
     known = [c.get("name") for c in before or []]
     after = [_container(c) for c in items]
@@ -254,9 +294,16 @@ def _check(update: Update, pod: Optional[Dict[str, Any]], label: str, level: str
         if id(added.container) not in undecodable:
             for path, message in apirules.check_container(added.container, api, pod):
                 findings.append(_finding(label, api, added.doc_path, path, message, "api"))
+    added_ids = {id(a.container) for a in update.added}
+    for i, c in enumerate(update.after):  # the ones kept or changed: a wrong type stops decoding too
+        if id(c) not in added_ids:
+            for path, message, fatal in schema.check_container(c, LIST + (i,)):
+                if fatal:
+                    findings.append(Finding(label, fieldpath.render(update.list_path), fieldpath.render(path),
+                                            message, "schema"))
+                    undecodable.add(id(c))
     if undecodable:
         return _unique(findings)
-    added_ids = {id(a.container) for a in update.added}
     in_order = [(c, LIST + (i,), id(c) in added_ids) for i, c in enumerate(update.after)]
     for path, message in apirules.check_names(in_order, pod):
         api = path[:3]
@@ -265,14 +312,32 @@ def _check(update: Update, pod: Optional[Dict[str, Any]], label: str, level: str
         for path, message in apirules.check_update(update.before, update.after):
             findings.append(Finding(label, fieldpath.render(update.list_path), fieldpath.render(path), message,
                                     "update"))
-    appended = [(c, api) for c, api, new in in_order if new]
-    for violation in podsecurity.check([c for c, _ in appended], pod, level):
-        at = [api for c, api in appended if c.get("name") in violation.containers]
-        api = at[0] + ("securityContext",) if len(at) == 1 else LIST
-        doc = where[at[0]] + ("securityContext",) if len(at) == 1 else update.list_path
-        findings.append(Finding(label, fieldpath.render(doc), fieldpath.render(api), violation.message(level),
-                                "podsecurity"))
+    findings.extend(_pod_security(update, pod, level, label, where))
+    if not update.added and not findings:
+        findings.append(Finding(label, fieldpath.render(update.list_path), "", "adds no ephemeral container: the API "
+                                "server takes it and changes nothing (kubectl prints \"patched (no change)\")",
+                                "patch"))
     return _unique(findings)
+
+
+def _pod_security(update: Update, pod: Optional[Dict[str, Any]], level: str, label: str,
+                  where: Dict[Path, Path]) -> List[Finding]:
+    """PodSecurity looks at the whole pod on every update: with the pod known, its own containers
+    too (a pod admitted before the namespace got stricter makes every patch fail)."""
+    spec = (pod or {}).get("spec") or {}
+    own = list(spec.get("initContainers") or []) + list(spec.get("containers") or []) if pod is not None else []
+    evaluated = own + (list(update.after) if update.before is not None else [a.container for a in update.added])
+    api_of = {a.container.get("name"): LIST + (update.after.index(a.container),) for a in update.added}
+    out = []
+    for violation in podsecurity.check(evaluated, pod, level):
+        at = [api_of[n] for n in violation.containers if n in api_of]
+        if len(at) == 1 and len(violation.containers) == 1:
+            api, doc = at[0] + ("securityContext",), where[at[0]] + ("securityContext",)
+        else:  # several containers, or the pod's own: the whole list (or pod) is at fault
+            api, doc = (LIST if len(at) == len(violation.containers) else ("spec",)), update.list_path
+        out.append(Finding(label, fieldpath.render(doc), fieldpath.render(api), violation.message(level),
+                           "podsecurity"))
+    return out
 
 
 def _unique(findings: List[Finding]) -> List[Finding]:

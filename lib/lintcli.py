@@ -6,7 +6,7 @@ import json
 from typing import List, TextIO
 
 from . import lint, manifests, podsecurity, schema
-from .errors import Exit, ReachError
+from .errors import Exit, ReachError, UsageError
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                "(the body of a PUT to the ephemeralcontainers subresource). '-' reads standard input.\n\n"
                "checks that need the pod (duplicate names, targetContainerName, volumes, changes to existing\n"
                "ephemeral containers, JSON patches on a pod without any) run when --pod-file is given.\n\n"
-               "exit codes: 0 no findings, 1 findings, 2 unreadable input or usage error")
+               "exit codes: 0 no findings, 1 findings, 2 unreadable input or usage error, 4 internal error")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--pod-file", metavar="FILE", help="the pod the patch is for (kubectl get pod NAME -o json|yaml)")
     p.add_argument("--level", choices=podsecurity.LEVELS, default="restricted",
@@ -36,12 +36,18 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def main(argv: List[str], prog: str, out: TextIO, err: TextIO) -> int:
     args = build_parser(prog).parse_args(argv)
     try:
+        if (args.files + [args.pod_file]).count("-") > 1:
+            raise UsageError("standard input can be read once: give the other as a file")
         pod = manifests.read_pod(args.pod_file) if args.pod_file else None
-        findings = lint.lint_files(args.files, lambda path: manifests.parse(manifests.read_text(path), path),
-                                   pod, args.patch_type, args.level)
+        findings = lint.lint_files(
+            args.files, lambda path: manifests.parse(manifests.read_text(path), "<stdin>" if path == "-" else path),
+            pod, args.patch_type, args.level)
     except ReachError as e:
         err.write("error: %s%s\n" % (e.message, "; " + e.hint if e.hint else ""))
         return int(Exit.USAGE)
+    except Exception as e:  # a bug; never mistaken for findings (1) by a CI job
+        err.write("error: internal error: %s: %s; please report it with the input\n" % (type(e).__name__, e))
+        return int(Exit.PROBE)
     if args.output == "json":
         out.write(json.dumps({"kubernetes": schema.kubernetes_version(), "level": args.level,
                               "files": args.files, "findings": [f.document() for f in findings]}, indent=2) + "\n")

@@ -15,6 +15,8 @@ def read_text(path: str, stdin: Optional[TextIO] = None) -> str:
     try:
         with open(path, encoding="utf-8") as f:
             return f.read()
+    except IsADirectoryError:
+        raise UsageError("cannot read %s: it is a directory" % path)
     except OSError as e:
         raise UsageError("cannot read %s: %s" % (path, e.strerror or e))
     except UnicodeDecodeError:
@@ -32,12 +34,23 @@ def parse(text: str, label: str) -> List[Any]:
     except ImportError:
         raise UsageError("%s is not JSON, and YAML needs pyyaml (pip install pyyaml)" % label)
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=_loader(yaml)) if d is not None]
     except yaml.YAMLError as e:
         raise UsageError("%s is neither JSON nor YAML: %s" % (label, " ".join(str(e).split())))
     if not docs:
         raise UsageError("%s holds no document" % label)
     return docs
+
+
+def _loader(yaml):
+    """SafeLoader without timestamps: kubectl reads 2024-01-01 (an env value, a creationTimestamp)
+    as the string it is, and JSON has no dates."""
+    class Loader(yaml.SafeLoader):
+        pass
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return Loader
 
 
 def read_pod(path: str, stdin: Optional[TextIO] = None) -> dict:

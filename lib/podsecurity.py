@@ -42,7 +42,8 @@ def check(containers: Sequence[Container], pod: Optional[Dict[str, Any]], level:
 
 
 def _sc(c: Container) -> Dict[str, Any]:
-    return c.get("securityContext") or {}
+    sc = c.get("securityContext")
+    return sc if isinstance(sc, dict) else {}
 
 
 def _who(names: Sequence[str]) -> str:
@@ -80,24 +81,37 @@ def _capabilities_baseline(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> O
 
 
 def _se_linux(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
-    def wrong(opts: Dict[str, Any]) -> List[str]:
-        out = []
+    bad_types: set = set()
+    user = role = False
+
+    def wrong(opts: Any) -> bool:
+        nonlocal user, role
+        if not isinstance(opts, dict):
+            return False
+        bad = False
         if opts.get("type", "") not in SELINUX_TYPES:
-            out.append('type "%s"' % opts["type"])
+            bad_types.add(str(opts["type"]))
+            bad = True
         if opts.get("user"):
-            out.append("user may not be set")
+            user = bad = True
         if opts.get("role"):
-            out.append("role may not be set")
-        return out
-    pod_bad = wrong(pod_sc.get("seLinuxOptions") or {})
-    bad = _names(cs, lambda c: bool(wrong(_sc(c).get("seLinuxOptions") or {})))
+            role = bad = True
+        return bad
+    pod_bad = wrong(pod_sc.get("seLinuxOptions"))
+    bad = _names(cs, lambda c: wrong(_sc(c).get("seLinuxOptions")))
     if not pod_bad and not bad:
         return None
-    problems: List[str] = list(pod_bad)
-    for c in cs:
-        problems += [p for p in wrong(_sc(c).get("seLinuxOptions") or {}) if p not in problems]
-    who = " and ".join((["pod"] if pod_bad else []) + ([_who(bad)] if bad else []))
-    return Violation("seLinuxOptions", "%s set forbidden securityContext.seLinuxOptions: %s" % (who, "; ".join(problems)), bad)
+    problems = []
+    if bad_types:
+        problems.append("%s %s" % ("type" if len(bad_types) == 1 else "types", _quoted(sorted(bad_types))))
+    problems += (["user may not be set"] if user else []) + (["role may not be set"] if role else [])
+    return Violation("seLinuxOptions", "%s set forbidden securityContext.seLinuxOptions: %s"
+                     % (_setters(pod_bad, bad), "; ".join(problems)), bad)
+
+
+def _setters(pod_bad: bool, containers: Sequence[str]) -> str:
+    """PodSecurity's "pod and containers "a", "b"" for who set a forbidden value."""
+    return " and ".join((["pod"] if pod_bad else []) + ([_who(containers)] if containers else []))
 
 
 def _proc_mount(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
@@ -113,8 +127,8 @@ def _seccomp_baseline(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Option
     bad = _names(cs, lambda c: (_sc(c).get("seccompProfile") or {}).get("type") == "Unconfined")
     if not pod_bad and not bad:
         return None
-    who = " and ".join((["pod"] if pod_bad else []) + ([_who(bad)] if bad else []))
-    return Violation("seccompProfile", '%s must not set securityContext.seccompProfile.type to "Unconfined"' % who, bad)
+    return Violation("seccompProfile", '%s must not set securityContext.seccompProfile.type to "Unconfined"'
+                     % _setters(pod_bad, bad), bad)
 
 
 def _host_process(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
@@ -122,21 +136,21 @@ def _host_process(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[V
     bad = _names(cs, lambda c: (_sc(c).get("windowsOptions") or {}).get("hostProcess") is True)
     if not pod_bad and not bad:
         return None
-    who = " and ".join((["pod"] if pod_bad else []) + ([_who(bad)] if bad else []))
-    return Violation("hostProcess", "%s must not set securityContext.windowsOptions.hostProcess=true" % who, bad)
+    return Violation("hostProcess", "%s must not set securityContext.windowsOptions.hostProcess=true"
+                     % _setters(pod_bad, bad), bad)
 
 
 def _app_armor(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
-    pod_bad = (pod_sc.get("appArmorProfile") or {}).get("type") == "Unconfined"
-    bad = _names(cs, lambda c: (_sc(c).get("appArmorProfile") or {}).get("type") == "Unconfined")
-    if not pod_bad and not bad:
+    allowed = (None, "RuntimeDefault", "Localhost")
+    pod_type = (pod_sc.get("appArmorProfile") or {}).get("type")
+    bad = _names(cs, lambda c: (_sc(c).get("appArmorProfile") or {}).get("type") not in allowed)
+    if pod_type in allowed and not bad:
         return None
-    parts = (["pod must not set AppArmor profile type to \"Unconfined\""] if pod_bad else []) + \
-        (['%s must not set AppArmor profile type to "Unconfined"' % _who(bad)] if bad else [])
-    reason = "forbidden AppArmor profile" + ("s" if len(parts) > 1 or len(bad) > 1 else "")
-    return Violation(reason, "; ".join(parts), bad)
-
-
+    values = sorted({str(t) for t in [pod_type] + [(_sc(c).get("appArmorProfile") or {}).get("type") for c in cs]
+                     if t not in allowed})
+    return Violation("forbidden AppArmor profile" + ("s" if len(values) > 1 else ""),
+                     "%s must not set AppArmor profile type to %s" % (_setters(pod_type not in allowed, bad),
+                                                                      _quoted(values)), bad)
 
 
 # --- restricted --------------------------------------------------------------------------------
@@ -167,11 +181,11 @@ def _run_as_non_root(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optiona
     pod_value = pod_sc.get("runAsNonRoot")
     explicit = _names(cs, lambda c: _sc(c).get("runAsNonRoot") is False)
     if pod_value is False or explicit:
-        who = " and ".join((["pod"] if pod_value is False else []) + ([_who(explicit)] if explicit else []))
-        return Violation("runAsNonRoot != true", "%s must not set securityContext.runAsNonRoot=false" % who, explicit)
+        return Violation("runAsNonRoot != true", "%s must not set securityContext.runAsNonRoot=false"
+                         % _setters(pod_value is False, explicit), explicit)
     if pod_value is True:
         return None
-    unset = _names(cs, lambda c: _sc(c).get("runAsNonRoot") is not True)
+    unset = _names(cs, lambda c: _sc(c).get("runAsNonRoot") is None)
     if unset:
         return Violation("runAsNonRoot != true",
                          "pod or %s must set securityContext.runAsNonRoot=true" % _who(unset), unset)
@@ -183,8 +197,7 @@ def _run_as_user(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Vi
     bad = _names(cs, lambda c: _sc(c).get("runAsUser") == 0)
     if not pod_bad and not bad:
         return None
-    who = " and ".join((["pod"] if pod_bad else []) + ([_who(bad)] if bad else []))
-    return Violation("runAsUser=0", "%s must not set runAsUser=0" % who, bad)
+    return Violation("runAsUser=0", "%s must not set runAsUser=0" % _setters(pod_bad, bad), bad)
 
 
 def _seccomp_restricted(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Optional[Violation]:
@@ -192,24 +205,22 @@ def _seccomp_restricted(cs: Sequence[Container], pod_sc: Dict[str, Any]) -> Opti
     pod_type = (pod_sc.get("seccompProfile") or {}).get("type")
     wrong = _names(cs, lambda c: (_sc(c).get("seccompProfile") or {}).get("type") not in (None,) + ok)
     pod_wrong = pod_type is not None and pod_type not in ok
-    parts = []
-    if pod_wrong or wrong:
+    if pod_wrong or wrong:  # who set a wrong value is told first, and alone
         kinds = sorted({str(t) for t in [pod_type if pod_wrong else None] +
                         [(_sc(c).get("seccompProfile") or {}).get("type") for c in cs
                          if str(c.get("name", "")) in wrong] if t is not None})
-        who = " and ".join((["pod"] if pod_wrong else []) + ([_who(wrong)] if wrong else []))
-        parts.append("%s must not set securityContext.seccompProfile.type to %s" % (who, _quoted(kinds)))
+        return Violation("seccompProfile", "%s must not set securityContext.seccompProfile.type to %s"
+                         % (_setters(pod_wrong, wrong), _quoted(kinds)), wrong)
     unset = () if pod_type in ok else _names(cs, lambda c: (_sc(c).get("seccompProfile") or {}).get("type") is None)
     if unset:
-        parts.append('pod or %s must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"'
-                     % _who(unset))
-    if not parts:
-        return None
-    return Violation("seccompProfile", "; ".join(parts), tuple(dict.fromkeys(wrong + unset)))
+        return Violation("seccompProfile", 'pod or %s must set securityContext.seccompProfile.type to "RuntimeDefault"'
+                         ' or "Localhost"' % _who(unset), unset)
+    return None
 
 
-# In PodSecurity's order (by check ID); the restricted seccomp check replaces the baseline one.
+# In PodSecurity's order (by check ID); at restricted, the capabilities and seccomp checks of
+# that level replace the baseline ones.
 _BASELINE = (_app_armor, _capabilities_baseline, _privileged, _proc_mount, _se_linux, _seccomp_baseline,
              _host_process)
-_RESTRICTED = (_privilege_escalation, _app_armor, _capabilities_baseline, _capabilities_restricted, _privileged,
+_RESTRICTED = (_privilege_escalation, _app_armor, _capabilities_restricted, _privileged,
                _proc_mount, _run_as_non_root, _run_as_user, _se_linux, _seccomp_restricted, _host_process)
