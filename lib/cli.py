@@ -85,6 +85,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="show each kubectl command; tracebacks on bugs")
     p.add_argument("--kubectl", default=os.environ.get("KUBECTL") or "kubectl",
                    help="kubectl binary (default: $KUBECTL or kubectl on PATH)")
+    p.add_argument("--explain", action="store_true",
+                   help="for each target not open, read (only) the Service, endpoints and NetworkPolicies on "
+                        "the path and say why")
     p.add_argument("--demo", action="store_true", help="replay a recorded session; needs no cluster")
     dry = p.add_argument_group("print the patch instead of sending it (see also: %s lint --help)" % prog)
     dry.add_argument("--print-patch", action="store_true",
@@ -163,13 +166,18 @@ class TerminalUi(Ui):
             except BrokenPipeError:
                 self.out = open(os.devnull, "w")
 
-    def finish(self, result: RunResult) -> None:
+    def finish(self, result: RunResult, explanations: Optional[dict] = None) -> None:
+        explanations = explanations or {}
         if self.output == "text":
             for verdict in result.verdicts:  # those the log never reported
                 self.verdict(verdict)
             self.out.write(report.summary_line(result) + "\n")
+            for verdict in result.verdicts:
+                if verdict.target in explanations:
+                    lines = report.why_lines(verdict.target, verdict.outcome, explanations[verdict.target].lines)
+                    self.out.write("".join(line + "\n" for line in lines))
         else:
-            self.out.write(report.render(report.document(result), self.output))
+            self.out.write(report.render(report.document(result, explanations), self.output))
 
 
 def _wants_color(stream: TextIO) -> bool:
@@ -198,6 +206,8 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
     if argv[:1] == ["lint"]:
         from . import lintcli  # not part of a probe run's start-up
         return lintcli.main(argv[1:], prog, out, err)
+    predict = argv[:1] == ["explain"]
+    argv = argv[1:] if predict else argv
     # kubectl's --dry-run takes no separate word: bare, it means client (the next word is the pod).
     argv = ["--dry-run=client" if a == "--dry-run" else a for a in argv]
     args = build_parser(prog).parse_args(argv)
@@ -208,6 +218,8 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
             ui.progress(demo.prepare(args, env))
         if args.dry_run is not None or args.print_patch:
             return _print_patch(args, env, out, err)
+        if predict:
+            return _predict(args, env, ui, out)
         for flag, given in (("--pod-file", args.pod_file), ("--name", args.name),
                             ("--patch-type", args.patch_type != "strategic")):
             if given:
@@ -217,8 +229,9 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         request = make_request(args, env)
         kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err, env.get("REACH_RECORD"))
         result = Run(request, kube, ui).execute()
+        explanations = _explanations(args, kube, result, ui)
         try:
-            ui.finish(result)
+            ui.finish(result, explanations)
         except BrokenPipeError:
             sys.stdout = open(os.devnull, "w")  # the reader left; the exit code still tells
         return int(exit_code(result.verdicts))
@@ -233,6 +246,45 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         err.write("error: internal error: %s: %s; rerun with -v for the traceback and report it\n"
                   % (type(e).__name__, e))
         return int(Exit.PROBE)
+
+
+def _explanations(args: argparse.Namespace, kube: Kubectl, result: RunResult, ui: TerminalUi) -> dict:
+    """--explain: why each target that is not open is not; without it, a hint that it exists."""
+    failed = [v for v in result.verdicts if not v.reachable]
+    if not failed:
+        return {}
+    if not args.explain:
+        ui.progress("hint: --explain reads the Service, endpoints and NetworkPolicies on the path (read-only)")
+        return {}
+    from . import explain, reads
+    try:
+        cluster = reads.read(kube, result.source or {}, [v.target for v in failed])
+    except ReachError as e:  # the verdicts stand; only the why is missing
+        ui.progress("explain: could not read the path: %s" % e.message)
+        return {}
+    return {v.target: explain.explain(result.source or {}, v.target, cluster, v.outcome) for v in failed}
+
+
+def _predict(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO) -> int:
+    """`reach explain`: the reading and the policy evaluation alone; nothing added to the pod."""
+    from . import explain, reads
+    request = make_request(args, env)
+    kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, ui.err, env.get("REACH_RECORD"))
+    pod = kube.get_pod(request.pod, request.namespace)
+    cluster = reads.read(kube, pod, request.targets)
+    found = [(t, explain.explain(pod, t, cluster)) for t in request.targets]
+    where = "%s/%s" % (pod["metadata"]["namespace"], pod["metadata"]["name"])
+    if args.output == "text":
+        out.write("prediction from pod %s (read-only: nothing added to the pod, nothing probed)\n" % where)
+        for target, e in found:
+            out.write(report.prediction_line(target, e.causes, ui.style) + "\n")
+            out.write("".join("    %s\n" % line for line in e.lines))
+    else:
+        out.write(report.render({"pod": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
+                                 "predicted": True, "kubectlCalls": kube.calls,
+                                 "targets": [{"target": str(t), "blocked": bool(e.causes), "causes": e.causes,
+                                              "explain": e.document} for t, e in found]}, args.output))
+    return int(Exit.UNREACHABLE if any(e.causes for _, e in found) else Exit.OK)
 
 
 def _print_patch(args: argparse.Namespace, env: dict, out: TextIO, err: TextIO) -> int:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, TextIO
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, TextIO, Tuple
 
 from . import apierrors, container
 from .errors import KubeError
@@ -22,6 +23,7 @@ from .errors import KubeError
 ALL_EXIT_CODES = list(range(-64, 256))
 CALL_TIMEOUT = 60.0  # kubectl's own --request-timeout is 0 (none); never hang for ever
 COMPLETION_TIMEOUT = 5.0  # a shell waits for completions: better none than a hang
+_FORBIDDEN_RESOURCE = re.compile(r'cannot list resource "([^"]+)"')
 _STATE_PATH = '{.status.ephemeralContainerStatuses[?(@.name=="%s")].state}'
 
 
@@ -145,6 +147,26 @@ class Kubectl:
         except ValueError:
             raise KubeError("kubectl get pod printed something that is not JSON",
                             "rerun with -v; check --kubectl points at kubectl", reason="BadOutput") from None
+
+    def get_list(self, args: List[str]) -> Tuple[List[Dict[str, Any]], Tuple[str, ...]]:
+        """The objects a `get ... -o json` lists, and the kinds it was forbidden to list.
+
+        A multi-kind get lists what it may and exits 1 with one Forbidden line per other kind:
+        that is a partial answer, not a failure.
+        """
+        result = self.run(["get"] + args + ["-o", "json"])
+        forbidden = tuple(dict.fromkeys(_FORBIDDEN_RESOURCE.findall(result.stderr)))
+        items: List[Dict[str, Any]] = []
+        if result.stdout.strip():
+            try:
+                doc = json.loads(result.stdout)
+            except ValueError:
+                raise KubeError("kubectl get printed something that is not JSON", "rerun with -v",
+                                reason="BadOutput") from None
+            items = doc.get("items", [doc]) if doc.get("kind", "").endswith("List") else [doc]
+        if not result.ok and not forbidden:
+            raise apierrors.classify(result.stderr, "", "", "get")
+        return items, forbidden
 
     def names(self, args: List[str], output: str = "jsonpath={.items[*].metadata.name}") -> List[str]:
         """Words a read prints (for shell completion): [] when kubectl cannot answer quickly."""

@@ -57,6 +57,9 @@ class Decision(NamedTuple):
 
 def evaluate(src: Endpoint, dst: Endpoint, port: int, protocol: str, policies: Sequence[Dict[str, Any]],
              namespaces: Dict[str, Labels]) -> Decision:
+    if src.in_cluster and (src.namespace, src.name) == (dst.namespace, dst.name) and src.name:
+        itself = Side(False, True, (), (), "a pod can always reach itself: NetworkPolicies never block that")
+        return Decision(itself, itself)
     return Decision(egress=_egress(src, dst, port, protocol, policies, namespaces),
                     ingress=_ingress(src, dst, port, protocol, policies, namespaces))
 
@@ -79,6 +82,8 @@ def _ingress(src: Endpoint, dst: Endpoint, port: int, protocol: str, policies: S
     if dst.host_network:
         return Side(False, True, (), (), "the destination pod uses the node's network (hostNetwork): "
                                          "NetworkPolicies do not apply to it")
+    if src.host_network:  # its packets come from the node's address: pod selectors never match them
+        src = Endpoint(None, {}, src.ip, name=src.name)
     selecting = [p for p in policies if "Ingress" in policy_types(p) and selects(p, dst)]
     allowing = [p for p in selecting
                 if any(_rule_allows(rule, "from", p, src, port, protocol, namespaces, dst)
@@ -90,7 +95,7 @@ def policy_types(policy: Dict[str, Any]) -> List[str]:
     spec = policy.get("spec") or {}
     if spec.get("policyTypes"):
         return list(spec["policyTypes"])
-    return ["Ingress"] + (["Egress"] if spec.get("egress") is not None else [])
+    return ["Ingress"] + (["Egress"] if spec.get("egress") else [])  # an empty egress list adds nothing
 
 
 def selects(policy: Dict[str, Any], pod: Endpoint) -> bool:

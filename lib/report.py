@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .errors import ReachError
 from .probe import Verdict
@@ -43,7 +43,27 @@ def summary_line(result: RunResult) -> str:
     return "from pod %s, ephemeral container %s (%s)" % (where, result.container, result.image)
 
 
-def document(result: RunResult) -> Dict[str, Any]:
+def why_lines(target: Any, outcome: str, lines: List[str]) -> List[str]:
+    """The --explain block under a target that is not open."""
+    return ["why %s %s:" % (target, outcome)] + ["  " + line for line in lines]
+
+
+def prediction_line(target: Any, causes: List[str], style: Style) -> str:
+    if causes:
+        return "%s %s blocked: %s" % (style.paint(style.bad, RED), target, causes[0])
+    return "%s %s nothing on the path blocks it" % (style.paint(style.ok, GREEN), target)
+
+
+def document(result: RunResult, explanations: Optional[Dict[Any, Any]] = None) -> Dict[str, Any]:
+    explanations = explanations or {}
+    doc = _document(result)
+    for target, verdict in zip(doc["targets"], result.verdicts):
+        if verdict.target in explanations:
+            target["explain"] = explanations[verdict.target].document
+    return doc
+
+
+def _document(result: RunResult) -> Dict[str, Any]:
     return {
         "pod": result.pod,
         "namespace": result.namespace,

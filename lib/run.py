@@ -43,6 +43,7 @@ class RunResult(NamedTuple):
     verdicts: List[Verdict]
     timings: Dict[str, int]
     kubectl_calls: int
+    source: Optional[Dict[str, Any]] = None   # the pod as read, for --explain
 
 
 class Interrupted(ReachError):
@@ -121,7 +122,7 @@ class Run:
         self._lap("probe_ms")
         self.timings["total_ms"] = int(round((self.clock.now() - began) * 1000))
         return RunResult(self.pod_name, self.namespace, pods.node_name(pod), self.name, req.image,
-                         verdicts, dict(self.timings), kube.calls)
+                         verdicts, dict(self.timings), kube.calls, pod)
 
     def _add_and_start(self, pod: Dict[str, Any], spec: Dict[str, Any]) -> status.State:
         """Add the container and wait until it runs or ends; ProbeError when it cannot start.

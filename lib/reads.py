@@ -1,0 +1,71 @@
+"""The reads an explanation needs, in as few kubectl calls as possible.
+
+One multi-kind `get` per namespace on the path (Services, EndpointSlices, NetworkPolicies and
+pods at once); namespaces (for namespaceSelectors) only when a policy has one; cluster-wide
+lookups by ClusterIP or pod IP only for an address the namespaces read do not explain. A kind
+reach may not read is noted and left out; the rest is still used.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence
+
+from . import explain
+from .kubectl import Kubectl
+from .targets import Target
+
+KINDS = "services,endpointslices.discovery.k8s.io,networkpolicies.networking.k8s.io,pods"
+_SHORT = {"endpointslices.discovery.k8s.io": "endpointslices", "networkpolicies.networking.k8s.io": "networkpolicies"}
+
+
+def read(kube: Kubectl, source: Dict[str, Any], targets: Sequence[Target]) -> explain.Cluster:
+    source_ns = source["metadata"]["namespace"]
+    by_kind: Dict[str, List[Dict[str, Any]]] = {"Service": [], "EndpointSlice": [], "NetworkPolicy": [], "Pod": []}
+    forbidden: List[str] = []
+    done: List[str] = []
+
+    def namespace(ns: str) -> None:
+        if ns in done:
+            return
+        done.append(ns)
+        items, denied = kube.get_list([KINDS, "-n", ns])
+        for item in items:
+            by_kind.setdefault(item.get("kind", ""), []).append(item)
+        forbidden.extend(_SHORT.get(k, k) for k in denied if _SHORT.get(k, k) not in forbidden)
+
+    for t in targets:
+        for ns in explain.namespaces_to_read(t.host, source_ns):
+            namespace(ns)
+    for t in targets:
+        if not explain.is_ip(t.host) or explain.destination(t.host, source_ns, _cluster(by_kind, {}, forbidden)).kind \
+                != "ip":
+            continue
+        for args, kind in ((["services", "-A", "--field-selector", "spec.clusterIP=" + t.host], "Service"),
+                           (["pods", "-A", "--field-selector", "status.podIP=" + t.host], "Pod")):
+            if _SHORT.get(args[0], args[0]) in forbidden:
+                continue
+            found, denied = kube.get_list(args)
+            forbidden.extend(k for k in denied if k not in forbidden)
+            if found:
+                namespace(found[0]["metadata"]["namespace"])
+                if not [o for o in by_kind[kind] if o["metadata"]["name"] == found[0]["metadata"]["name"]]:
+                    by_kind[kind].append(found[0])
+                break
+    namespaces = None
+    if any(_has_namespace_selector(p) for p in by_kind["NetworkPolicy"]):
+        items, denied = kube.get_list(["namespaces"])
+        if denied:  # every namespace has its kubernetes.io/metadata.name label: netpol falls back on it
+            forbidden.append("namespaces")
+        else:
+            namespaces = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in items}
+    return _cluster(by_kind, namespaces, forbidden)
+
+
+def _cluster(by_kind: Dict[str, List[Dict[str, Any]]], namespaces, forbidden: List[str]) -> explain.Cluster:
+    return explain.Cluster(pods=by_kind["Pod"], services=by_kind["Service"], slices=by_kind["EndpointSlice"],
+                           policies=by_kind["NetworkPolicy"], namespaces=namespaces, forbidden=tuple(forbidden))
+
+
+def _has_namespace_selector(policy: Dict[str, Any]) -> bool:
+    spec = policy.get("spec") or {}
+    return any("namespaceSelector" in peer for direction, key in (("ingress", "from"), ("egress", "to"))
+               for rule in spec.get(direction) or [] for peer in rule.get(key) or [])
