@@ -32,6 +32,10 @@ examples:
   # no cluster at hand: replay a recorded session
   {prog} --demo
 
+  # why is it not reachable? the Service, endpoints and NetworkPolicies on the path
+  {prog} web -n shop --to db:5432 --explain            # after the probe, for what failed
+  {prog} explain web -n shop --to db:5432              # read-only prediction: no container added
+
   # print the patch without changing anything (no cluster needed with --pod-file), then lint it
   {prog} web --to db:5432 --print-patch --name reach-ci --pod-file pod.json > patch.json
   {prog} lint patch.json --pod-file pod.json --level baseline
@@ -215,7 +219,7 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         ui = TerminalUi(out, err, args.output)
         if args.demo:
             from . import demo  # only here: it is no part of a real run's start-up
-            ui.progress(demo.prepare(args, env))
+            ui.progress(demo.prepare(args, env, explain=predict))
         if args.dry_run is not None or args.print_patch:
             return _print_patch(args, env, out, err)
         if predict:
@@ -277,14 +281,17 @@ def _predict(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO) -
     if args.output == "text":
         out.write("prediction from pod %s (read-only: nothing added to the pod, nothing probed)\n" % where)
         for target, e in found:
-            out.write(report.prediction_line(target, e.causes, ui.style) + "\n")
+            out.write(report.prediction_line(target, e.causes, e.unknown, ui.style) + "\n")
             out.write("".join("    %s\n" % line for line in e.lines))
     else:
         out.write(report.render({"pod": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
                                  "predicted": True, "kubectlCalls": kube.calls,
                                  "targets": [{"target": str(t), "blocked": bool(e.causes), "causes": e.causes,
+                                              "undecided": list(e.unknown) if not e.causes else [],
                                               "explain": e.document} for t, e in found]}, args.output))
-    return int(Exit.UNREACHABLE if any(e.causes for _, e in found) else Exit.OK)
+    if any(e.causes for _, e in found):
+        return int(Exit.UNREACHABLE)
+    return int(Exit.PROBE if any(e.unknown for _, e in found) else Exit.OK)
 
 
 def _print_patch(args: argparse.Namespace, env: dict, out: TextIO, err: TextIO) -> int:

@@ -10,33 +10,35 @@ import tempfile
 from .errors import UsageError
 
 DEMO_FIXTURE = "multi"
+EXPLAIN_FIXTURE = "explain-services"
 
 
 def checkout_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def prepare(args: argparse.Namespace, env: dict) -> str:
+def prepare(args: argparse.Namespace, env: dict, explain: bool = False) -> str:
     """Fill args from the demo fixture's recorded arguments and point kubectl at the stub."""
     root = checkout_root()
     stub = os.path.join(root, "tests", "stub", "kubectl")
-    fixture = os.path.join(root, "fixtures", DEMO_FIXTURE + ".jsonl")
+    name = EXPLAIN_FIXTURE if explain else DEMO_FIXTURE
+    fixture = os.path.join(root, "fixtures", name + ".jsonl")
     if not (os.path.exists(stub) and os.path.exists(fixture)):
-        raise UsageError("--demo replays fixtures/%s.jsonl with tests/stub/kubectl: run it from a checkout"
-                         % DEMO_FIXTURE)
+        raise UsageError("--demo replays fixtures/%s.jsonl with tests/stub/kubectl: run it from a checkout" % name)
     with open(fixture, encoding="utf-8") as f:
         meta = json.loads(f.readline())["meta"]
-    recorded = meta["args"]
+    recorded = meta["args"][1:] if explain else meta["args"]
     args.pod, args.namespace = recorded[0], recorded[recorded.index("-n") + 1]
     args.to = [recorded[i + 1] for i, a in enumerate(recorded) if a == "--to"]
-    args.timeout = recorded[recorded.index("--timeout") + 1]
+    if "--timeout" in recorded:
+        args.timeout = recorded[recorded.index("--timeout") + 1]
     args.kubectl = stub
     fd, state = tempfile.mkstemp(prefix="reach-demo-")
     os.close(fd)
     os.unlink(state)
     atexit.register(lambda: os.path.exists(state) and os.unlink(state))
-    env.update(REACH_FIXTURE=fixture, REACH_STUB_STATE=state, REACH_NAME_SUFFIX=meta["suffix"],
+    env.update(REACH_FIXTURE=fixture, REACH_STUB_STATE=state, REACH_NAME_SUFFIX=meta["suffix"] or "demo0",
                REACH_STUB_SPEED=env.get("REACH_STUB_SPEED", "1"))
     os.environ.update(env)  # the stub is a child process: it reads the real environment
     return ("demo: replaying a real recorded session (fixtures/%s.jsonl) through a stub kubectl; "
-            "no cluster is contacted" % DEMO_FIXTURE)
+            "no cluster is contacted" % name)

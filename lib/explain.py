@@ -29,6 +29,7 @@ class Explanation(NamedTuple):
     lines: List[str]
     causes: List[str]        # what would stop the connection, most likely first
     document: Dict[str, Any]
+    unknown: Tuple[str, ...] = ()   # kinds that could decide it but could not be read
 
 
 class Destination(NamedTuple):
@@ -74,8 +75,13 @@ def explain(source: Obj, target: Target, cluster: Cluster, verdict: Optional[str
     causes: List[str] = []
     doc: Dict[str, Any] = {"target": {"kind": dest.kind, "namespace": dest.namespace or None,
                                       "name": dest.name}}
+    unreadable = [k for k in cluster.forbidden if k != "namespaces"]
+    if unreadable:
+        lines.append("not allowed to read %s: what follows leaves them out" % ", ".join(unreadable))
+    if "namespaces" in cluster.forbidden:
+        lines.append("not allowed to read namespaces: namespaceSelectors are judged by each namespace's "
+                     "kubernetes.io/metadata.name label alone")
     if cluster.forbidden:
-        lines.append("not allowed to read %s: what follows leaves them out" % ", ".join(cluster.forbidden))
         doc["unreadable"] = list(cluster.forbidden)
     backends: List[Tuple[Obj, int]] = []       # (destination pod, port on it)
     external: Optional[str] = None               # the address, when the destination is outside
@@ -99,8 +105,12 @@ def explain(source: Obj, target: Target, cluster: Cluster, verdict: Optional[str
         external = ""
     _policies(source, target, backends, external, cluster, lines, causes, doc)
     _source(source, lines, causes, doc, verdict)
+    if verdict == "dns":  # what explains a failed lookup comes first
+        causes.sort(key=lambda c: "DNS" not in c and "no Service" not in c)
+    deciding = {"services", "endpointslices", "networkpolicies"} if dest.kind == "service" else {"networkpolicies"}
+    unknown = tuple(k for k in cluster.forbidden if k in deciding)
     doc["causes"] = causes
-    return Explanation(lines, causes, doc)
+    return Explanation(lines, causes, doc, unknown)
 
 
 # --- the Service and its endpoints ---------------------------------------------------------------

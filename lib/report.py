@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import ReachError
 from .probe import Verdict
@@ -48,9 +48,12 @@ def why_lines(target: Any, outcome: str, lines: List[str]) -> List[str]:
     return ["why %s %s:" % (target, outcome)] + ["  " + line for line in lines]
 
 
-def prediction_line(target: Any, causes: List[str], style: Style) -> str:
+def prediction_line(target: Any, causes: List[str], unknown: Sequence[str], style: Style) -> str:
     if causes:
         return "%s %s blocked: %s" % (style.paint(style.bad, RED), target, causes[0])
+    if unknown:
+        return "%s %s cannot tell: not allowed to read %s" % (style.paint(style.unknown, YELLOW), target,
+                                                              ", ".join(unknown))
     return "%s %s nothing on the path blocks it" % (style.paint(style.ok, GREEN), target)
 
 

@@ -143,3 +143,47 @@ def test_verdicts_from_the_termination_message_need_no_logs_call(cluster, ports)
     doc = json.loads(r.stdout)
     assert [t["verdict"] for t in doc["targets"]] == ["open", "refused"]
     assert doc["kubectlCalls"] == 3 and "kubectl logs" not in r.stderr
+
+
+@pytest.fixture
+def shop(cluster):
+    """The simulated cluster holding namespace shop as recorded (explain.jsonl): pod web, the other pods,
+    Services, EndpointSlices, NetworkPolicies and namespaces."""
+    calls = fixture_calls("explain-namespace-selector")
+    web = json.loads(calls[0]["stdout"])
+    items = json.loads(fixture_calls("explain-services")[1]["stdout"])["items"]
+    state = cluster["SIM_STATE"]
+    with open(os.path.join(state, "pods.json"), "w") as f:
+        json.dump({"shop/web": web}, f)
+    with open(os.path.join(state, "objects.json"), "w") as f:
+        json.dump([i for i in items if i["metadata"]["name"] != "web"] + json.loads(calls[2]["stdout"])["items"], f)
+    return cluster
+
+
+def test_explain_after_a_live_probe_says_why(shop):
+    r = reach(shop, "web", "-n", "shop", "--to", "db:5432", "--timeout", "1", "--explain", "-v")
+    assert r.returncode == 1, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("✗ db:5432 dns")      # the name does not resolve on this machine either
+    why = lines[lines.index("why db:5432 dns:"):]
+    assert why[1] == '  Service shop/db (ClusterIP 10.96.251.9): port 5432/TCP "pg" -> targetPort pg'
+    assert any(line.startswith("  DNS: egress of shop/web is restricted") for line in why)
+    reads = [line for line in r.stderr.splitlines() if line.startswith("+ kubectl get services,")]
+    assert len(reads) == 1                                 # one multi-kind read after the probe
+
+
+def test_explain_in_json_and_the_hint_without_it(shop):
+    r = reach(shop, "web", "-n", "shop", "--to", "db:5432", "--timeout", "1", "--explain", "-o", "json")
+    target = json.loads(r.stdout)["targets"][0]
+    assert target["explain"]["dns"] == {"allowed": False,
+                                        "policies": ["shop/default-deny-egress", "shop/web-to-db"]}
+    plain = reach(shop, "web", "-n", "shop", "--to", "db:5432", "--timeout", "1")
+    assert "hint: --explain reads the Service, endpoints and NetworkPolicies on the path (read-only)" in plain.stderr
+    assert "why" not in plain.stdout
+
+
+def test_explain_carries_on_without_the_kinds_it_may_not_read(shop):
+    shop["SIM_FORBID"] = "networkpolicies.networking.k8s.io"
+    r = reach(shop, "explain", "web", "-n", "shop", "--to", "db:5432")
+    assert r.returncode == 4, r.stderr
+    assert "not allowed to read networkpolicies" in r.stdout and "1 ready endpoint: db-0 10.244.0.17" in r.stdout
