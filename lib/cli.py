@@ -263,10 +263,12 @@ def _explanations(args: argparse.Namespace, kube: Kubectl, result: RunResult, ui
     from . import explain, reads
     try:
         cluster = reads.read(kube, result.source or {}, [v.target for v in failed])
+        return {v.target: explain.explain(result.source or {}, v.target, cluster, v.outcome) for v in failed}
     except ReachError as e:  # the verdicts stand; only the why is missing
         ui.progress("explain: could not read the path: %s" % e.message)
-        return {}
-    return {v.target: explain.explain(result.source or {}, v.target, cluster, v.outcome) for v in failed}
+    except Exception as e:  # a bug in the explanation must not cost the verdicts of a probe that ran
+        ui.progress("explain: internal error: %s: %s; the verdicts stand" % (type(e).__name__, e))
+    return {}
 
 
 def _predict(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO) -> int:

@@ -16,13 +16,24 @@ SIDECARS = ("istio-proxy", "linkerd-proxy", "envoy", "cilium-envoy", "kuma-sidec
 
 
 class Cluster(NamedTuple):
-    """What reach read, and which kinds it was not allowed to read."""
+    """What reach read, and what it was not allowed to read."""
     pods: Sequence[Obj] = ()
     services: Sequence[Obj] = ()
     slices: Sequence[Obj] = ()
     policies: Sequence[Obj] = ()
-    namespaces: Optional[Dict[str, Dict[str, str]]] = None   # None: not readable
-    forbidden: Tuple[str, ...] = ()
+    namespaces: Optional[Dict[str, Dict[str, str]]] = None   # None: not read, or not readable
+    forbidden: Tuple[Tuple[str, str], ...] = ()               # (namespace, kind); "" is the cluster scope
+    read: Tuple[str, ...] = ()                                 # the namespaces whose objects were listed
+
+    def denied(self, kind: str, namespace: str) -> bool:
+        return (namespace, kind) in self.forbidden
+
+    def seen(self, namespace: str) -> bool:
+        """Does this namespace exist, as far as the reads tell?"""
+        if self.namespaces is not None:
+            return namespace in self.namespaces
+        return any(_ns(o) == namespace for o in list(self.pods) + list(self.services) + list(self.slices) +
+                   list(self.policies))
 
 
 class Explanation(NamedTuple):
@@ -36,24 +47,40 @@ class Destination(NamedTuple):
     kind: str                 # service | pod | ip | name
     namespace: str = ""
     name: str = ""            # Service or pod name; the host for ip/name
+    pod: str = ""             # HOSTNAME.SUBDOMAIN...: only that pod of the Service
+
+
+def normal_host(host: str) -> str:
+    """Names compare without case (DNS does), addresses in their canonical spelling."""
+    host = host.strip("[]").rstrip(".").lower()
+    return str(ipaddress.ip_address(host)) if is_ip(host) else host
 
 
 def destination(host: str, source_ns: str, cluster: Cluster) -> Destination:
     """What the host names: a Service (svc, svc.ns, svc.ns.svc[.cluster.local], its ClusterIP), a
-    pod (its IP), an address, or a name outside the cluster."""
+    pod (its IP, HOSTNAME.SUBDOMAIN.ns.svc..., or A-B-C-D.ns.pod...), an address, or a name
+    outside the cluster."""
+    host = normal_host(host)
     if is_ip(host):
         for svc in cluster.services:
-            if host in (svc.get("spec") or {}).get("clusterIPs", [(svc.get("spec") or {}).get("clusterIP")]):
+            spec = svc.get("spec") or {}
+            if host in [normal_host(ip) for ip in spec.get("clusterIPs") or [spec.get("clusterIP") or ""]
+                        if is_ip(normal_host(ip))]:
                 return Destination("service", _ns(svc), _name(svc))
         for pod in cluster.pods:
-            if host in [a.get("ip") for a in (pod.get("status") or {}).get("podIPs") or []] + \
-                    [(pod.get("status") or {}).get("podIP")]:
+            status = pod.get("status") or {}
+            ips = [a.get("ip") for a in status.get("podIPs") or []] + [status.get("podIP")]
+            if host in [normal_host(ip) for ip in ips if ip and is_ip(ip)]:
                 return Destination("pod", _ns(pod), _name(pod))
         return Destination("ip", "", host)
-    parts = host.rstrip(".").split(".")
+    parts = host.split(".")
+    if len(parts) >= 4 and parts[2] == "pod" and is_ip(parts[0].replace("-", ".")):
+        return destination(parts[0].replace("-", "."), source_ns, cluster)
+    if len(parts) >= 4 and parts[3] == "svc":   # a pod's own name under a headless Service
+        return Destination("service", parts[2], parts[1], pod=parts[0])
     if len(parts) == 1 or (len(parts) >= 3 and parts[2] == "svc"):
         return Destination("service", parts[1] if len(parts) > 1 else source_ns, parts[0])
-    if len(parts) == 2 and (parts[1] in (cluster.namespaces or {}) or _find(cluster.services, parts[1], parts[0])):
+    if len(parts) == 2 and (_find(cluster.services, parts[1], parts[0]) or cluster.seen(parts[1])):
         return Destination("service", parts[1], parts[0])  # svc.ns; otherwise a name such as example.com
     return Destination("name", "", host)
 
@@ -62,104 +89,135 @@ def namespaces_to_read(host: str, source_ns: str) -> List[str]:
     """The namespaces whose objects explain this host (before any read): the source's, and the
     one a Service name points into."""
     out = [source_ns]
-    parts = host.rstrip(".").split(".")
-    if not is_ip(host) and (len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc")) and parts[1] not in out:
-        out.append(parts[1])
-    return out
+    host = normal_host(host)
+    parts = host.split(".")
+    if is_ip(host) or not host:
+        return out
+    if len(parts) >= 4 and parts[3] == "svc":
+        ns = parts[2]
+    elif len(parts) >= 4 and parts[2] == "pod":
+        ns = parts[1]
+    elif len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc"):
+        ns = parts[1]
+    else:
+        return out
+    return out + ([ns] if ns not in out else [])
 
 
 def explain(source: Obj, target: Target, cluster: Cluster, verdict: Optional[str] = None) -> Explanation:
     src_ns = _ns(source)
     dest = destination(target.host, src_ns, cluster)
-    lines: List[str] = []
-    causes: List[str] = []
-    doc: Dict[str, Any] = {"target": {"kind": dest.kind, "namespace": dest.namespace or None,
-                                      "name": dest.name}}
-    unreadable = [k for k in cluster.forbidden if k != "namespaces"]
-    if unreadable:
-        lines.append("not allowed to read %s: what follows leaves them out" % ", ".join(unreadable))
-    if "namespaces" in cluster.forbidden:
-        lines.append("not allowed to read namespaces: namespaceSelectors are judged by each namespace's "
-                     "kubernetes.io/metadata.name label alone")
-    if cluster.forbidden:
-        doc["unreadable"] = list(cluster.forbidden)
-    backends: List[Tuple[Obj, int]] = []       # (destination pod, port on it)
-    external: Optional[str] = None               # the address, when the destination is outside
+    why = _Why([], [], [], {"target": {"kind": dest.kind, "namespace": dest.namespace or None, "name": dest.name}})
+    kinds = sorted({k for ns, k in cluster.forbidden if ns in ("", src_ns, dest.namespace)})
+    if kinds:
+        why.lines.append("not allowed to read %s%s" % (", ".join(k for k in kinds if k != "namespaces"),
+                                                       ": what follows leaves them out" if kinds != ["namespaces"]
+                                                       else ""))
+        why.doc["unreadable"] = ["%s/%s" % (ns or "*", k) for ns, k in cluster.forbidden]
+    if "namespaces" in kinds:
+        why.lines[-1] = ("not allowed to read namespaces: namespaceSelectors that ask for more than a namespace's "
+                         "kubernetes.io/metadata.name label cannot be judged") if kinds == ["namespaces"] else \
+            why.lines[-1] + "; nor namespaces"
+    backends: List[Backend] = []
+    external: Optional[str] = None               # the address, when the destination is outside ("" a name)
     if dest.kind == "service":
-        backends, external = _service(dest, target, cluster, lines, causes, doc)
+        backends, external = _service(dest, target, cluster, why)
     elif dest.kind == "pod":
         pod = _find(cluster.pods, dest.namespace, dest.name)
         ready = _ready(pod)
-        lines.append("%s is pod %s/%s (%s)" % (target.host, dest.namespace, dest.name,
-                                                "Ready" if ready else "not Ready"))
+        why.lines.append("%s is pod %s/%s (%s)" % (target.host, dest.namespace, dest.name,
+                                                    "Ready" if ready else "not Ready"))
         if not ready:
-            causes.append("pod %s/%s is not Ready" % (dest.namespace, dest.name))
-        doc["pod"] = {"namespace": dest.namespace, "name": dest.name, "ready": ready}
-        backends = [(pod, target.port)] if pod else []
+            why.causes.append("pod %s/%s is not Ready" % (dest.namespace, dest.name))
+        why.doc["pod"] = {"namespace": dest.namespace, "name": dest.name, "ready": ready}
+        backends = [Backend(pod, dest.name, (pod.get("status") or {}).get("podIP"), target.port)] if pod else []
     elif dest.kind == "ip":
-        lines.append("%s is neither a Service's ClusterIP nor a pod's IP that reach can see: outside the cluster"
-                     % target.host)
+        if cluster.denied("services", "") or cluster.denied("pods", ""):
+            why.lines.append("%s: cannot tell whether it is a Service's or a pod's address (not allowed to list "
+                             "services and pods in all namespaces); taken as outside the cluster" % target.host)
+            why.unknown.append("services")
+        else:
+            why.lines.append("%s is neither a Service's ClusterIP nor a pod's IP: outside the cluster" % target.host)
         external = target.host
     else:
-        lines.append("%s is not a Service name: a name outside the cluster, resolved by DNS" % target.host)
+        why.lines.append("%s is not a Service name: a name outside the cluster, resolved by DNS" % target.host)
         external = ""
-    _policies(source, target, backends, external, cluster, lines, causes, doc)
-    _source(source, lines, causes, doc, verdict)
+    _policies(source, target, backends, external, cluster, why)
+    _dns(source, not is_ip(normal_host(target.host)), cluster, why, verdict)
+    _source(source, why, verdict)
     if verdict == "dns":  # what explains a failed lookup comes first
-        causes.sort(key=lambda c: "DNS" not in c and "no Service" not in c)
-    deciding = {"services", "endpointslices", "networkpolicies"} if dest.kind == "service" else {"networkpolicies"}
-    unknown = tuple(k for k in cluster.forbidden if k in deciding)
-    doc["causes"] = causes
-    return Explanation(lines, causes, doc, unknown)
+        why.causes.sort(key=lambda c: "DNS" not in c and "no Service" not in c)
+    why.doc["causes"] = why.causes
+    return Explanation(why.lines, why.causes, why.doc, tuple(dict.fromkeys(why.unknown)))
+
+
+class _Why(NamedTuple):
+    lines: List[str]
+    causes: List[str]
+    unknown: List[str]
+    doc: Dict[str, Any]
+
+
+class Backend(NamedTuple):
+    """Where the traffic lands, and the port on it: a pod (None when it could not be read, or
+    when the endpoint is an address no pod backs)."""
+    pod: Optional[Obj]
+    name: str
+    address: Optional[str]
+    port: int
+    of_pod: bool = True
 
 
 # --- the Service and its endpoints ---------------------------------------------------------------
 
-def _service(dest: Destination, target: Target, cluster: Cluster, lines: List[str], causes: List[str],
-             doc: Dict[str, Any]) -> Tuple[List[Tuple[Obj, int]], Optional[str]]:
+def _service(dest: Destination, target: Target, cluster: Cluster, why: _Why) -> Tuple[List[Backend], Optional[str]]:
     where = "%s/%s" % (dest.namespace, dest.name)
     svc = _find(cluster.services, dest.namespace, dest.name)
     if svc is None:
-        if "services" in cluster.forbidden:
-            lines.append("Service %s: cannot tell (services are not readable)" % where)
+        if cluster.denied("services", dest.namespace):
+            why.lines.append("Service %s: cannot tell (services are not readable there)" % where)
+            why.unknown.append("services")
             return [], None
-        lines.append("no Service %s: the name does not resolve in the cluster" % where)
-        causes.append("no Service %s" % where)
-        doc["service"] = None
+        why.lines.append("no Service %s: the name does not resolve in the cluster" % where)
+        why.causes.append("no Service %s" % where)
+        why.doc["service"] = None
         return [], None
     spec = svc.get("spec") or {}
     kind = spec.get("type", "ClusterIP")
-    doc["service"] = {"namespace": dest.namespace, "name": dest.name, "type": kind,
-                      "clusterIP": spec.get("clusterIP")}
+    why.doc["service"] = {"namespace": dest.namespace, "name": dest.name, "type": kind,
+                          "clusterIP": spec.get("clusterIP")}
     if kind == "ExternalName":
-        lines.append("Service %s is an ExternalName: DNS answers with a CNAME to %s; there are no endpoints, and "
-                     "ports are whatever %s listens on" % (where, spec.get("externalName"), spec.get("externalName")))
+        why.lines.append("Service %s is an ExternalName: DNS answers with a CNAME to %s; there are no endpoints, "
+                         "and ports are whatever %s listens on" % (where, spec.get("externalName"),
+                                                                  spec.get("externalName")))
         return [], ""
     headless = spec.get("clusterIP") == "None"
     port = _service_port(spec, target.port, headless)
     ports_text = ", ".join(_port_text(p) for p in spec.get("ports") or []) or "none"
     if port is None:
-        lines.append("Service %s has no port %d (its ports: %s)" % (where, target.port, ports_text))
-        causes.append("Service %s has no port %d" % (where, target.port))
-        doc["service"]["port"] = None
+        why.lines.append("Service %s has no port %d (its ports: %s)" % (where, target.port, ports_text))
+        why.causes.append("Service %s has no port %d" % (where, target.port))
+        why.doc["service"]["port"] = None
         return [], None
     target_port = port.get("targetPort", port.get("port"))
     head = "Service %s (%s): " % (where, "headless: the name resolves to the pods' IPs" if headless
                                     else "%s %s" % (kind, spec.get("clusterIP")))
     if port.get("unlisted"):
-        lines.append(head + "port %d is not one of its ports (%s), but a headless name reaches every port of the "
-                            "pods" % (target.port, ports_text))
+        why.lines.append(head + "port %d is not one of its ports (%s), but a headless name reaches every port of "
+                                "the pods" % (target.port, ports_text))
     else:
-        lines.append(head + "port %s -> targetPort %s" % (_port_text(port), target_port))
-    doc["service"].update(port=port.get("port"), targetPort=target_port, headless=headless)
+        why.lines.append(head + "port %s -> targetPort %s" % (_port_text(port), target_port))
+    why.doc["service"].update(port=port.get("port"), targetPort=target_port, headless=headless)
     if not spec.get("selector"):
-        lines.append("Service %s has no selector: its endpoints are kept by hand (or by another controller)" % where)
-    elif not [p for p in cluster.pods if _ns(p) == dest.namespace and
-              netpol.matches({"matchLabels": spec["selector"]}, _labels(p))] and "pods" not in cluster.forbidden:
-        lines.append("its selector %s matches no pod in namespace %s" % (_selector_text(spec["selector"]),
-                                                                          dest.namespace))
-        causes.append("the selector of Service %s matches no pod" % where)
-    return _endpoints(dest, port, cluster, lines, causes, doc), None
+        why.lines.append("Service %s has no selector: its endpoints are kept by hand (or by another controller)"
+                         % where)
+    elif not cluster.denied("pods", dest.namespace) and not [
+            p for p in cluster.pods if _ns(p) == dest.namespace and
+            netpol.matches({"matchLabels": spec["selector"]}, _labels(p))]:
+        why.lines.append("its selector %s matches no pod in namespace %s" % (_selector_text(spec["selector"]),
+                                                                              dest.namespace))
+        why.causes.append("the selector of Service %s matches no pod" % where)
+    return _endpoints(dest, port, cluster, why), None
 
 
 def _service_port(spec: Obj, port: int, headless: bool) -> Optional[Obj]:
@@ -171,77 +229,124 @@ def _service_port(spec: Obj, port: int, headless: bool) -> Optional[Obj]:
     return None
 
 
-def _endpoints(dest: Destination, port: Obj, cluster: Cluster, lines: List[str], causes: List[str],
-               doc: Dict[str, Any]) -> List[Tuple[Obj, int]]:
+def _endpoints(dest: Destination, port: Obj, cluster: Cluster, why: _Why) -> List[Backend]:
     where = "%s/%s" % (dest.namespace, dest.name)
-    if "endpointslices" in cluster.forbidden:
-        lines.append("endpoints of %s: cannot tell (endpointslices are not readable)" % where)
+    if cluster.denied("endpointslices", dest.namespace):
+        why.lines.append("endpoints of %s: cannot tell (endpointslices are not readable)" % where)
+        why.unknown.append("endpointslices")
         return []
-    ready, unready, backends = [], [], []
+    ready: Dict[str, Backend] = {}
+    others: Dict[str, str] = {}   # label -> why not ready
     for eps in cluster.slices:
         labels = (eps.get("metadata") or {}).get("labels") or {}
         if _ns(eps) != dest.namespace or labels.get("kubernetes.io/service-name") != dest.name:
             continue
-        numbers = [p.get("port") for p in eps.get("ports") or [] if (p.get("name") or "") == (port.get("name") or "")]
+        numbers = [p.get("port") for p in eps.get("ports") or []
+                   if (p.get("name") or "") == (port.get("name") or "") and isinstance(p.get("port"), int)]
         if port.get("unlisted"):
             numbers = [port["port"]]
         if not numbers:
             continue
         for ep in eps.get("endpoints") or []:
             ref = ep.get("targetRef") or {}
-            label = "%s %s" % (ref.get("name", "?"), ",".join(ep.get("addresses") or []))
-            if (ep.get("conditions") or {}).get("ready", True):
-                ready.append(label)
-                pod = _find(cluster.pods, ref.get("namespace", dest.namespace), ref.get("name", ""))
-                if pod is not None:
-                    backends.append((pod, numbers[0]))
+            key = ref.get("name") or ",".join(ep.get("addresses") or [])   # one pod, whatever its IP families
+            if dest.pod and ref.get("name") != dest.pod and (ep.get("hostname") or "") != dest.pod:
+                continue
+            conditions = ep.get("conditions") or {}
+            if conditions.get("ready") is not False:   # unset means ready
+                pod = _find(cluster.pods, ref.get("namespace", dest.namespace), ref.get("name", "")) \
+                    if ref.get("kind", "Pod") == "Pod" and ref.get("name") else None
+                address = (ep.get("addresses") or [None])[0]
+                ready.setdefault(key, Backend(pod, ref.get("name") or address or "?", address, numbers[0],
+                                              ref.get("kind", "") == "Pod"))
             else:
-                unready.append(label)
-    doc["endpoints"] = {"ready": ready, "notReady": unready}
+                others[key] = "terminating" if conditions.get("terminating") else "not ready"
+    labels_ready = ["%s %s" % (b.name, b.address) if b.name != b.address else b.name for b in ready.values()]
+    why.doc["endpoints"] = {"ready": labels_ready, "notReady": sorted(others)}
     if not ready:
-        lines.append("no ready endpoint serves port %s%s: the classic cause of refused (kube-proxy rejects) or "
-                     "timeout" % (_port_text(port), " (%d not ready: %s)" % (len(unready), "; ".join(unready))
-                                  if unready else ""))
-        causes.append("Service %s has no ready endpoint for port %s" % (where, port.get("port")))
+        serving = [k for k, v in others.items() if v == "terminating"]
+        why.lines.append("no ready endpoint serves port %s%s: the classic cause of refused (kube-proxy rejects) or "
+                         "timeout%s" % (_port_text(port), " (%d not ready: %s)" % (len(others), "; ".join(
+                             sorted(others))) if others else "",
+                             "; kube-proxy may still use the terminating ones" if serving else ""))
+        why.causes.append("Service %s has no ready endpoint for port %s" % (where, port.get("port")))
     else:
-        lines.append("%d ready endpoint%s: %s%s" % (len(ready), "" if len(ready) == 1 else "s", "; ".join(ready),
-                                                    " (and %d not ready)" % len(unready) if unready else ""))
-    return backends
+        why.lines.append("%d ready endpoint%s: %s%s" % (len(ready), "" if len(ready) == 1 else "s",
+                                                        "; ".join(labels_ready),
+                                                        " (and %d not ready)" % len(others) if others else ""))
+    return list(ready.values())
 
 
 # --- NetworkPolicies -------------------------------------------------------------------------------
 
-def _policies(source: Obj, target: Target, backends: List[Tuple[Obj, int]], external: Optional[str],
-              cluster: Cluster, lines: List[str], causes: List[str], doc: Dict[str, Any]) -> None:
-    if "networkpolicies" in cluster.forbidden:
-        lines.append("NetworkPolicies: cannot tell (networkpolicies are not readable)")
+def _policies(source: Obj, target: Target, backends: List[Backend], external: Optional[str], cluster: Cluster,
+              why: _Why) -> None:
+    src = endpoint(source)
+    if cluster.denied("networkpolicies", src.namespace or ""):
+        why.lines.append("NetworkPolicies: cannot tell (networkpolicies are not readable)")
+        why.unknown.append("networkpolicies")
         return
     namespaces = cluster.namespaces or {}
-    src = endpoint(source)
-    results = []
+    results: List[Tuple[netpol.Endpoint, int, netpol.Decision]] = []
     if external is not None:
         dst = netpol.Endpoint(None, {}, external or None, name=external or target.host)
         results.append((dst, target.port, netpol.evaluate(src, dst, target.port, "TCP", cluster.policies,
                                                           namespaces)))
-    for pod, port in backends:
-        dst = endpoint(pod)
-        results.append((dst, port, netpol.evaluate(src, dst, port, "TCP", cluster.policies, namespaces)))
-    doc["networkPolicies"] = [_decision_doc(dst, port, d) for dst, port, d in results]
+    for b in backends:
+        if b.pod is None and b.of_pod:
+            why.lines.append("policies towards %s: cannot tell (its pod could not be read)" % b.name)
+            why.unknown.append("pods")
+            continue
+        dst = endpoint(b.pod) if b.pod is not None else netpol.Endpoint(None, {}, b.address, name=b.name)
+        results.append((dst, b.port, netpol.evaluate(src, dst, b.port, "TCP", cluster.policies, namespaces)))
+    why.doc["networkPolicies"] = [_decision_doc(dst, port, d) for dst, port, d in results]
     for dst, port, d in results:
-        lines.extend(_decision_lines(src, dst, port, d, external is not None and not external))
-        if not d.egress.allowed:
-            causes.append("NetworkPolicy egress of %s/%s: %s selects it and no rule allows %s:%d"
-                          % (src.namespace, src.name, ", ".join(d.egress.policies), dst.name, port))
-        if not d.ingress.allowed:
-            causes.append("NetworkPolicy ingress of %s/%s: %s selects it and no rule allows %s/%s on %d"
-                          % (dst.namespace, dst.name, ", ".join(d.ingress.policies), src.namespace, src.name, port))
-    dns = netpol.dns_egress(src, cluster.policies, namespaces)
-    doc["dns"] = {"allowed": dns.allowed, "policies": list(dns.policies)}
-    if not dns.allowed:
-        lines.append("DNS: egress of %s/%s is restricted (%s) and no rule allows UDP 53 to the cluster DNS: "
-                     "every name lookup fails, which explains a dns verdict"
-                     % (src.namespace, src.name, ", ".join(dns.policies)))
-        causes.append("no egress rule of %s/%s allows DNS (UDP 53)" % (src.namespace, src.name))
+        why.lines.extend(_decision_lines(src, dst, port, d, external == "" and dst.ip is None))
+        for side, text in ((d.egress, "egress of %s/%s" % (src.namespace, src.name)),
+                           (d.ingress, "ingress of %s/%s" % (dst.namespace, dst.name))):
+            if side.allowed:
+                continue
+            undecided = _undecided(side, dst if side is d.egress else src, port, cluster)
+            if undecided:
+                why.lines.append("  (%s)" % undecided)
+                why.unknown.append("address" if "address" in undecided else "namespaces")
+                continue
+            peer = "%s:%d" % (dst.name, port) if side is d.egress else "%s/%s on %d" % (src.namespace, src.name, port)
+            why.causes.append("NetworkPolicy %s: %s selects it and no rule allows %s"
+                              % (text, ", ".join(side.policies), peer))
+
+
+def _undecided(side: netpol.Side, peer: netpol.Endpoint, port: int, cluster: Cluster) -> str:
+    """Why a denial is not certain: the peer's address is unknown and an ipBlock might hold it, or
+    the namespaces were not readable and a namespaceSelector asks for more than the name label."""
+    peers = [p for pol in cluster.policies if "%s/%s" % (_ns(pol), _name(pol)) in side.policies
+             for rule in ((pol.get("spec") or {}).get("egress") or []) + ((pol.get("spec") or {}).get("ingress") or [])
+             for p in (rule.get("to") or []) + (rule.get("from") or [])]
+    if peer.ip is None and any("ipBlock" in p for p in peers):
+        return "an ipBlock rule may allow it, depending on the address %s resolves to, which reach does not know" \
+            % peer.name
+    if cluster.namespaces is None and any(
+            set((p.get("namespaceSelector") or {}).get("matchLabels") or {}) - {netpol.NAME_LABEL} or
+            (p.get("namespaceSelector") or {}).get("matchExpressions") for p in peers):
+        return "a namespaceSelector may allow it: the namespaces' labels could not be read"
+    return ""
+
+
+def _dns(source: Obj, by_name: bool, cluster: Cluster, why: _Why, verdict: Optional[str]) -> None:
+    src = endpoint(source)
+    if cluster.denied("networkpolicies", src.namespace or ""):
+        return
+    dns = netpol.dns_egress(src, cluster.policies, cluster.namespaces or {})
+    why.doc["dns"] = {"allowed": dns.allowed, "policies": list(dns.policies)}
+    if dns.allowed:
+        return
+    needs_lookup = by_name or verdict == "dns"
+    why.lines.append("DNS: egress of %s/%s is restricted (%s) and no rule allows UDP 53 to the cluster DNS: every "
+                     "name lookup fails%s" % (src.namespace, src.name, ", ".join(dns.policies),
+                                              ", which explains a dns verdict" if needs_lookup else
+                                              " (this target is an address: it needs none)"))
+    if needs_lookup:
+        why.causes.append("no egress rule of %s/%s allows DNS (UDP 53)" % (src.namespace, src.name))
 
 
 def endpoint(pod: Obj) -> netpol.Endpoint:
@@ -284,7 +389,8 @@ def _decision_doc(dst: netpol.Endpoint, port: int, d: netpol.Decision) -> Dict[s
 
 # --- the source pod -------------------------------------------------------------------------------
 
-def _source(source: Obj, lines: List[str], causes: List[str], doc: Dict[str, Any], verdict: Optional[str]) -> None:
+def _source(source: Obj, why: _Why, verdict: Optional[str]) -> None:
+    lines, causes, doc = why.lines, why.causes, why.doc
     spec = source.get("spec") or {}
     host_network = bool(spec.get("hostNetwork"))
     dns_policy = spec.get("dnsPolicy", "ClusterFirst")
@@ -341,7 +447,7 @@ def _find(objs: Sequence[Obj], ns: str, name: str) -> Optional[Obj]:
     return next((o for o in objs if _ns(o) == ns and _name(o) == name), None)
 
 
-def _ready(pod: Optional[Obj]) -> bool:
+def _ready(pod: Optional[Obj]) -> bool:  # a pod's Ready condition (not an endpoint's)
     conditions = ((pod or {}).get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 

@@ -156,6 +156,8 @@ class Kubectl:
         """
         result = self.run(["get"] + args + ["-o", "json"])
         forbidden = tuple(dict.fromkeys(_FORBIDDEN_RESOURCE.findall(result.stderr)))
+        if not forbidden and "(Forbidden)" in result.stderr:  # worded otherwise (a webhook authorizer)
+            forbidden = tuple(args[0].split(","))
         items: List[Dict[str, Any]] = []
         if result.stdout.strip():
             try:

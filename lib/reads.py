@@ -7,7 +7,7 @@ reach may not read is noted and left out; the rest is still used.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 from . import explain
 from .kubectl import Kubectl
@@ -18,10 +18,13 @@ _SHORT = {"endpointslices.discovery.k8s.io": "endpointslices", "networkpolicies.
 
 
 def read(kube: Kubectl, source: Dict[str, Any], targets: Sequence[Target]) -> explain.Cluster:
-    source_ns = source["metadata"]["namespace"]
+    source_ns = (source.get("metadata") or {}).get("namespace", "")
     by_kind: Dict[str, List[Dict[str, Any]]] = {"Service": [], "EndpointSlice": [], "NetworkPolicy": [], "Pod": []}
-    forbidden: List[str] = []
+    forbidden: List[Tuple[str, str]] = []   # (namespace, kind); "" is the cluster scope
     done: List[str] = []
+
+    def deny(ns: str, kinds: Sequence[str]) -> None:
+        forbidden.extend((ns, _SHORT.get(k, k)) for k in kinds if (ns, _SHORT.get(k, k)) not in forbidden)
 
     def namespace(ns: str) -> None:
         if ns in done:
@@ -30,39 +33,41 @@ def read(kube: Kubectl, source: Dict[str, Any], targets: Sequence[Target]) -> ex
         items, denied = kube.get_list([KINDS, "-n", ns])
         for item in items:
             by_kind.setdefault(item.get("kind", ""), []).append(item)
-        forbidden.extend(_SHORT.get(k, k) for k in denied if _SHORT.get(k, k) not in forbidden)
+        deny(ns, denied)
 
     for t in targets:
         for ns in explain.namespaces_to_read(t.host, source_ns):
             namespace(ns)
     for t in targets:
-        if not explain.is_ip(t.host) or explain.destination(t.host, source_ns, _cluster(by_kind, {}, forbidden)).kind \
-                != "ip":
+        host = explain.normal_host(t.host)
+        if not explain.is_ip(host) or explain.destination(host, source_ns, _cluster(by_kind, None, forbidden, done))\
+                .kind != "ip":
             continue
-        for args, kind in ((["services", "-A", "--field-selector", "spec.clusterIP=" + t.host], "Service"),
-                           (["pods", "-A", "--field-selector", "status.podIP=" + t.host], "Pod")):
-            if _SHORT.get(args[0], args[0]) in forbidden:
-                continue
+        for args, kind in ((["services", "-A", "--field-selector", "spec.clusterIP=" + host], "Service"),
+                           (["pods", "-A", "--field-selector", "status.podIP=" + host], "Pod")):
             found, denied = kube.get_list(args)
-            forbidden.extend(k for k in denied if k not in forbidden)
+            deny("", denied)
             if found:
                 namespace(found[0]["metadata"]["namespace"])
-                if not [o for o in by_kind[kind] if o["metadata"]["name"] == found[0]["metadata"]["name"]]:
+                if not [o for o in by_kind[kind] if o["metadata"]["name"] == found[0]["metadata"]["name"]
+                        and o["metadata"]["namespace"] == found[0]["metadata"]["namespace"]]:
                     by_kind[kind].append(found[0])
                 break
     namespaces = None
     if any(_has_namespace_selector(p) for p in by_kind["NetworkPolicy"]):
         items, denied = kube.get_list(["namespaces"])
         if denied:  # every namespace has its kubernetes.io/metadata.name label: netpol falls back on it
-            forbidden.append("namespaces")
+            deny("", ["namespaces"])
         else:
             namespaces = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in items}
-    return _cluster(by_kind, namespaces, forbidden)
+    return _cluster(by_kind, namespaces, forbidden, done)
 
 
-def _cluster(by_kind: Dict[str, List[Dict[str, Any]]], namespaces, forbidden: List[str]) -> explain.Cluster:
+def _cluster(by_kind: Dict[str, List[Dict[str, Any]]], namespaces, forbidden: List[Tuple[str, str]],
+             read: List[str]) -> explain.Cluster:
     return explain.Cluster(pods=by_kind["Pod"], services=by_kind["Service"], slices=by_kind["EndpointSlice"],
-                           policies=by_kind["NetworkPolicy"], namespaces=namespaces, forbidden=tuple(forbidden))
+                           policies=by_kind["NetworkPolicy"], namespaces=namespaces, forbidden=tuple(forbidden),
+                           read=tuple(read))
 
 
 def _has_namespace_selector(policy: Dict[str, Any]) -> bool:
