@@ -8,10 +8,11 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import traceback
-from typing import List, Optional, Sequence, TextIO
+from typing import Dict, List, Optional, Sequence, TextIO
 
-from . import __version__, completion, container, manifests, preview, report
+from . import __version__, completion, container, fleet, manifests, preview, report, sources
 from .errors import Exit, ReachError, UsageError
 from .kubectl import Kubectl
 from .probe import Verdict
@@ -89,6 +90,21 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="show each kubectl command; tracebacks on bugs")
     p.add_argument("--kubectl", default=os.environ.get("KUBECTL") or "kubectl",
                    help="kubectl binary (default: $KUBECTL or kubectl on PATH)")
+    many = p.add_argument_group("many pods: a fan-out (one container per pod, all its targets in it)")
+    many.add_argument("-l", "--selector", help="run from every Running pod these labels select (e.g. app=web)")
+    many.add_argument("-A", "--all-namespaces", action="store_true", help="with -l: in every namespace")
+    many.add_argument("--one", action="store_true", help="one pod per workload (its controller) only")
+    many.add_argument("--parallel", type=_positive, default=fleet.DEFAULT_PARALLEL, metavar="N",
+                      help="pods probed at once (default: %(default)s)")
+    many.add_argument("-f", "--filename", metavar="PLAN", help="a plan file of checks (YAML or JSON): see README")
+    many.add_argument("--expect", choices=("open", "closed"), default="open",
+                      help="what the targets should be (default: open); closed passes on refused, timeout, "
+                           "unreachable")
+    many.add_argument("--dns-counts-as-closed", action="store_true",
+                      help="with --expect closed: a name that does not resolve passes too")
+    many.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one testcase per pod x target)")
+    many.add_argument("--tap", action="store_true", help="print TAP version 14 instead of text")
+    many.add_argument("-q", "--quiet", action="store_true", help="nothing on stderr but errors")
     p.add_argument("--explain", action="store_true",
                    help="for each target not open, read (only) the Service, endpoints and NetworkPolicies on "
                         "the path and say why")
@@ -115,6 +131,16 @@ def pod_name(text: str) -> str:
     if slash:
         raise UsageError("POD %r: give a pod name, or pod/NAME" % text)
     return text
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a whole number of 1 or more, not %r" % text)
+    return value
 
 
 def parse_targets(values: Sequence[str]) -> List[Target]:
@@ -224,6 +250,9 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
             return _print_patch(args, env, out, err)
         if predict:
             return _predict(args, env, ui, out)
+        if _is_fan_out(args):
+            _terminate_like_ctrl_c()
+            return _fan_out(args, env, ui, out, err)
         for flag, given in (("--pod-file", args.pod_file), ("--name", args.name),
                             ("--patch-type", args.patch_type != "strategic")):
             if given:
@@ -238,6 +267,11 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
             ui.finish(result, explanations)
         except BrokenPipeError:
             sys.stdout = open(os.devnull, "w")  # the reader left; the exit code still tells
+        if args.expect == "closed":
+            return int(fleet.exit_code([fleet.PodOutcome(result.namespace, result.pod, result.container,
+                                                         result.verdicts, {v.target: "closed" for v in
+                                                                           result.verdicts})], [],
+                                       args.dns_counts_as_closed))
         return int(exit_code(result.verdicts))
     except ReachError as e:
         return _fail(e, args, prog, out, err)
@@ -250,6 +284,95 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         err.write("error: internal error: %s: %s; rerun with -v for the traceback and report it\n"
                   % (type(e).__name__, e))
         return int(Exit.PROBE)
+
+
+def _is_fan_out(args: argparse.Namespace) -> bool:
+    workload = bool(args.pod) and bool(sources.parse_ref(args.pod).workload)
+    return bool(args.selector or args.filename or args.all_namespaces or workload or args.junit or args.tap)
+
+
+def _fan_out(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO, err: TextIO) -> int:
+    """Many pods: resolve every check's pods, one job per pod, run them in parallel, report."""
+    import time
+
+    from . import fleetreport, plan
+    started = time.monotonic()
+    if args.filename:
+        if args.pod or args.selector or args.to:
+            raise UsageError("-f PLAN holds the sources and targets: give no POD, -l or --to with it")
+        (doc, *_), label = manifests.parse(manifests.read_text(args.filename), args.filename), args.filename
+        checks = plan.parse(doc, label)
+    else:
+        if bool(args.pod) == bool(args.selector):
+            raise UsageError("give either POD (a pod or a workload such as deploy/web) or -l SELECTOR")
+        if not args.to:
+            raise UsageError("missing --to: name at least one target, e.g. --to db:5432")
+        source = sources.parse_ref(args.pod) if args.pod else sources.Source(selector=args.selector)
+        checks = [plan.Check(source, parse_targets(args.to), args.expect)]
+    base = make_request(argparse.Namespace(**dict(vars(args), pod=None, to=args.to or ["placeholder:1"])), env,
+                        need_pod=False)
+
+    def make_kube() -> Kubectl:
+        return Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err, env.get("REACH_RECORD"))
+    kube = make_kube()
+    groups, skipped, failed = [], [], []
+    for check in checks:
+        src = check.source._replace(namespace=check.source.namespace or args.namespace,
+                                    all_namespaces=check.source.all_namespaces or args.all_namespaces)
+        try:
+            if src.pod:
+                runnable, skip = sources.split([kube.get_pod(src.pod, src.namespace)], False)
+            else:
+                runnable, skip = sources.resolve(kube, src, args.one)
+        except ReachError as e:   # this check cannot run; the others still do
+            failed.append(fleet.PodOutcome(src.namespace or "", src.describe(), "", [],
+                                           {t: check.expect for t in check.targets}, e))
+            continue
+        groups.append((runnable, check.targets, check.expect, check.image or base.image, check.timeout or base.timeout))
+        skipped += [(s, {t: check.expect for t in check.targets}) for s in skip]
+    todo = fleet.jobs(groups)
+    show = _FanOutProgress(err, len(todo), enabled=not args.quiet and _wants_color(err))
+    outcomes = fleet.run_all(todo, make_kube, base, args.parallel, show.update) + failed
+    show.close()
+    rows = fleetreport.rows(outcomes, skipped, args.dns_counts_as_closed)
+    code = fleet.exit_code(outcomes, [s for s, _ in skipped], args.dns_counts_as_closed)
+    if args.junit:
+        with open(args.junit, "w", encoding="utf-8") as f:
+            f.write(fleetreport.junit(rows, time.monotonic() - started))
+    if args.tap:
+        out.write(fleetreport.tap(rows))
+    elif args.output == "text":
+        body = fleetreport.matrix(rows, ui.style) if _wants_color(out) else fleetreport.lines(rows, ui.style)
+        out.write("".join(line + "\n" for line in body) + fleetreport.summary(rows) + "\n")
+    else:
+        out.write(report.render(fleetreport.document(rows, int(code)), args.output))
+    return int(code)
+
+
+class _FanOutProgress:
+    """One status line on a terminal's stderr: how many pods wait, probe, are done."""
+
+    def __init__(self, err: TextIO, total: int, enabled: bool):
+        self.err, self.total, self.enabled = err, total, enabled
+        self.state: Dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def update(self, pod: str, what: str) -> None:
+        if not self.enabled:
+            return
+        with self.lock:
+            self.state[pod] = what
+            counts = {w: sum(1 for v in self.state.values() if v == w)
+                      for w in ("waiting for its container", "probing", "done", "failed")}
+            self.err.write("\r\033[Kreach: %d/%d pods done, %d waiting for their container, %d probing%s"
+                           % (counts["done"] + counts["failed"], self.total, counts["waiting for its container"],
+                              counts["probing"], ", %d failed" % counts["failed"] if counts["failed"] else ""))
+            self.err.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.state:
+            self.err.write("\r\033[K")
+            self.err.flush()
 
 
 def _explanations(args: argparse.Namespace, kube: Kubectl, result: RunResult, ui: TerminalUi) -> dict:

@@ -72,6 +72,9 @@ class Kubectl:
         self.recorder = Recorder(record_dir) if record_dir else None
         self.calls = 0
         self._command: Any = None
+        # A fan-out runs many of these in threads; Ctrl-C sets `cancel` and ends what `live` holds.
+        self.cancel: Optional[threading.Event] = None
+        self.live: List[Any] = []
 
     # -- the process boundary -------------------------------------------------------------
 
@@ -92,6 +95,8 @@ class Kubectl:
         return self._command
 
     def _argv(self, args: List[str]) -> List[str]:
+        if self.cancel is not None and self.cancel.is_set():
+            raise KeyboardInterrupt  # the fan-out was interrupted: start nothing more
         argv = self.global_flags + list(args)
         self.calls += 1
         if self.verbose:
@@ -103,8 +108,12 @@ class Kubectl:
         argv = self._argv(args)
         started = time.time()
         proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True, _return_cmd=True)
-        with _Watchdog(proc, timeout) as watchdog:
-            proc.wait()
+        self.live.append(proc)
+        try:
+            with _Watchdog(proc, timeout) as watchdog:
+                proc.wait()
+        finally:
+            self.live.remove(proc)
         if watchdog.expired:
             raise KubeError("kubectl %s did not answer within %gs" % (args[0], timeout),
                             "check that the API server is reachable (kubectl get --raw /readyz)", reason="Timeout")
@@ -116,7 +125,14 @@ class Kubectl:
     def start(self, args: List[str], on_line: Callable[[str], None],
               until: Optional[Callable[[str], bool]] = None, on_end: Optional[Callable[[], None]] = None) -> Background:
         """Start a call that runs beside the caller (logs -f, get --watch); see Background."""
-        return Background(self._cmd(), self._argv(args), on_line, until, self.recorder, on_end)
+        call = Background(self._cmd(), self._argv(args), on_line, until, self.recorder, on_end)
+        self.live.append(call.proc)
+        return call
+
+    def abort(self) -> None:
+        """End every kubectl call of this object that is still running (a fan-out's Ctrl-C)."""
+        for proc in list(self.live):
+            _end_group(proc) if _is_background(proc) else _terminate(proc)
 
     def stream(self, args: List[str], on_line: Callable[[str], None], timeout: float,
                until: Optional[Callable[[str], bool]] = None) -> Result:
@@ -337,6 +353,10 @@ class _Watchdog:
     def __exit__(self, *exc: Any) -> None:
         self.timer.cancel()
         _terminate(self.proc)
+
+
+def _is_background(proc: Any) -> bool:
+    return bool(getattr(proc, "call_args", {}).get("new_group"))
 
 
 def _terminate(proc: Any) -> None:

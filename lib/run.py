@@ -70,7 +70,7 @@ def exit_code(verdicts: Sequence[Verdict]) -> Exit:
 
 class Run:
     def __init__(self, request: Request, kube: Kubectl, ui: Ui, clock: Optional[Clock] = None,
-                 rng: Optional[random.Random] = None):
+                 rng: Optional[random.Random] = None, pod: Optional[Dict[str, Any]] = None):
         self.req = request
         self.kube = kube
         self.ui = ui
@@ -80,8 +80,10 @@ class Run:
         self.namespace = request.namespace or ""
         self.name = ""
         self.added = False
+        self.adding = False
         self.timings: Dict[str, int] = {}
         self._mark = 0.0
+        self.prefetched = pod   # a fan-out lists its pods at once: no get per pod
 
     def execute(self) -> RunResult:
         try:
@@ -106,7 +108,7 @@ class Run:
     def _execute(self) -> RunResult:
         req, kube = self.req, self.kube
         began = self._mark = self.clock.now()
-        pod = kube.get_pod(req.pod, req.namespace)
+        pod = self.prefetched or kube.get_pod(req.pod, req.namespace)
         self._lap("get_ms")
         self.namespace = pod["metadata"]["namespace"]
         pods.check(pod, req.target_container)
@@ -135,6 +137,7 @@ class Run:
         watch = None
         try:
             watch = self.kube.watch_state(self.pod_name, self.namespace, self.name, feed.put, on_end=feed.close)
+            self.adding = True   # from here on, an interruption may leave the container in the pod
             try:
                 self.kube.add_ephemeral(pod, spec)
             except KubeError as e:

@@ -2,6 +2,7 @@
 """make bench: how fast reach reaches a verdict, and with how many kubectl processes.
 
     python tests/bench.py [--runs 7]
+    python tests/bench.py --fleet [--runs 3]
     python tests/bench.py --kubeconfig K --pod P -n NS --to HOST:PORT [--reference "kubectl debug ..."]
 
 Without a cluster it measures, each figure the median of --runs:
@@ -14,6 +15,9 @@ Without a cluster it measures, each figure the median of --runs:
   with a kubelet that reports at once, once with one that reports at its 1 s relist;
 - the recorded real sessions (fixtures, replayed at their recorded pace by the stub).
 With --kubeconfig it times reach (and --reference) on a real cluster instead.
+With --fleet it times fan-outs (-l over 1, 10 and 50 pods, 3 targets each) on the simulated
+cluster with 50 ms per API request and containers that start 1 s after their patch, as ratios
+to the one-pod fan-out, with the kubectl processes each pod costs.
 Figures are ratios measured in one run: machines here are noisy. Nothing here is a test.
 """
 import argparse
@@ -76,7 +80,7 @@ class Sim:
             f.write('#!/bin/sh\nexec "%s" "%s" "$@"\n' % (PY, os.path.join(ROOT, "tests", "sim", "kubectl")))
         os.chmod(os.path.join(bindir, "kubectl"), 0o755)
         self.env = dict(os.environ, SIM_STATE=self.state, SIM_TOOLS=tools, PATH=bindir + ":" + os.environ["PATH"],
-                        **SIM_COSTS, **extra_env)
+                        **dict(SIM_COSTS, **extra_env))
         self.env.pop("KUBECTL", None)
         self.env.pop("REACH_NAME_SUFFIX", None)
 
@@ -118,6 +122,45 @@ def sim_figures(runs, kubelet_env):
     rows.append(measure("reach, 1 target, kubectl 1.27 (replace --raw)", {"SIM_CLIENT": "27"}, one))
     port.close()
     return reference[1], rows
+
+
+FLEET_COSTS = {"SIM_PROCESS": "0.02", "SIM_API": "0.05", "SIM_START_DELAY": "1,1"}
+
+
+def fleet_figures(runs, sizes=(1, 10, 50), parallel=None):
+    ports = [listener(), listener()]
+    targets = "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:1" % tuple(p.getsockname()[1] for p in ports)
+    rows, base = [], None
+    for n in sizes:
+        sim = Sim(FLEET_COSTS)
+        with open(os.path.join(sim.state, "pods.json")) as f:
+            (pod,) = json.load(f).values()
+        pods = {}
+        for i in range(n):
+            p = json.loads(json.dumps(pod))
+            p["metadata"].update(name="web-%d" % i, labels={"app": "web"})
+            pods["default/web-%d" % i] = p
+        log = os.path.join(sim.dir, "calls.jsonl")
+
+        def env(i, sim=sim, pods=pods, log=log):
+            with open(os.path.join(sim.state, "pods.json"), "w") as f:
+                json.dump(pods, f)   # fresh pods each run: no containers left from the last
+            if os.path.exists(log):
+                os.unlink(log)
+            return dict(sim.env, SIM_LOG=log)
+        argv = REACH + ["-l", "app=web", "-n", "default", "--to", targets, "-o", "json"] + \
+            (["--parallel", str(parallel)] if parallel else [])
+        seconds, out = median_run(argv, runs, env)
+        with open(log) as f:
+            processes = sum(1 for _ in f)
+        base = base or seconds
+        rows.append(("%d pod%s x 3 targets%s" % (n, "" if n == 1 else "s", ", --parallel %d" % parallel
+                                                  if parallel else ""),
+                     seconds, "%.1f/pod" % (processes / n), out.returncode))
+        sim.close()
+    for p in ports:
+        p.close()
+    return base, rows
 
 
 def recorded_figures(runs):
@@ -173,7 +216,15 @@ def main():
     parser.add_argument("-n", "--namespace")
     parser.add_argument("--to")
     parser.add_argument("--reference", help="a command to compare with, e.g. kubectl debug ... --attach -- nc ...")
+    parser.add_argument("--fleet", action="store_true", help="time fan-outs over 1, 10 and 50 pods")
     args = parser.parse_args()
+    if args.fleet:
+        costs = ", ".join("%s=%s" % kv for kv in FLEET_COSTS.items())
+        base, rows = fleet_figures(args.runs)
+        _, more = fleet_figures(args.runs, sizes=(50,), parallel=50)
+        table("fan-out on the simulated cluster: %s (%d runs each; ratio to 1 pod)" % (costs, args.runs),
+              rows + more, base)
+        return
     if args.kubeconfig:
         if not (args.pod and args.to):
             parser.error("--kubeconfig needs --pod and --to")

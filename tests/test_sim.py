@@ -187,3 +187,86 @@ def test_explain_carries_on_without_the_kinds_it_may_not_read(shop):
     r = reach(shop, "explain", "web", "-n", "shop", "--to", "db:5432")
     assert r.returncode == 4, r.stderr
     assert "not allowed to read networkpolicies" in r.stdout and "1 ready endpoint: db-0 10.244.0.17" in r.stdout
+
+
+@pytest.fixture
+def fleet_cluster(cluster):
+    """Five pods of Deployment web (a recorded pod, copied): four Running, one Pending."""
+    pod = json.loads(fixture_calls("open")[0]["stdout"])
+    pods = {}
+    for i in range(1, 6):
+        p = json.loads(json.dumps(pod))
+        p["metadata"].update(name="web-%d" % i, labels={"app": "web"},
+                             ownerReferences=[{"kind": "ReplicaSet", "name": "web-7c9f6", "controller": True}])
+        p["status"]["phase"] = "Pending" if i == 5 else "Running"
+        pods["default/web-%d" % i] = p
+    state = cluster["SIM_STATE"]
+    with open(os.path.join(state, "pods.json"), "w") as f:
+        json.dump(pods, f)
+    with open(os.path.join(state, "objects.json"), "w") as f:
+        json.dump([{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+                    "spec": {"selector": {"matchLabels": {"app": "web"}}}}], f)
+    return cluster
+
+
+def containers_per_pod(env):
+    pods = json.loads(open(os.path.join(env["SIM_STATE"], "pods.json")).read())
+    return {k: len(p["spec"].get("ephemeralContainers") or []) for k, p in pods.items()}
+
+
+def test_fan_out_over_a_workload_one_container_per_pod(fleet_cluster, ports, tmp_path):
+    opened, closed = ports
+    junit = tmp_path / "report.xml"
+    r = reach(fleet_cluster, "deploy/web", "--to", "127.0.0.1:%d,127.0.0.1:%d" % (opened, closed),
+              "--parallel", "3", "--junit", str(junit))
+    assert r.returncode == 1, r.stderr     # the closed port is expected open
+    assert containers_per_pod(fleet_cluster) == {"default/web-%d" % i: (0 if i == 5 else 1) for i in range(1, 6)}
+    assert "4 pods" not in r.stdout and "5 pods (1 skipped), 8 checks: 4 passed, 4 failed" in r.stdout
+    import xml.etree.ElementTree as ET
+    suite = ET.parse(str(junit)).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("10", "4", "2")
+
+
+def test_fan_out_expecting_closed_and_a_plan_file(fleet_cluster, ports, tmp_path):
+    opened, closed = ports
+    plan_file = tmp_path / "checks.yaml"
+    plan_file.write_text("checks:\n- from: {selector: app=web}\n  to: [127.0.0.1:%d]\n"
+                         "- from: deploy/web\n  to: 127.0.0.1:%d\n  expect: closed\n"
+                         "- from: web-1\n  to: [no-such-host.invalid:80]\n  expect: closed\n" % (opened, closed))
+    r = reach(fleet_cluster, "-f", str(plan_file), "--tap")
+    assert r.returncode == 1, r.stderr     # the DNS failure does not count as closed
+    assert "not ok 3 - default/web-1 no-such-host.invalid:80 dns" in r.stdout.splitlines()
+    assert set(containers_per_pod(fleet_cluster).values()) == {0, 1}   # every target of a pod in one container
+    again = reach(fleet_cluster, "-f", str(plan_file), "--dns-counts-as-closed", "-o", "json")
+    assert again.returncode == 0, again.stdout
+    assert json.loads(again.stdout)["summary"] == "5 pods (1 skipped), 9 checks: 9 passed, 0 failed"
+
+
+def test_a_partial_failure_is_reported_per_pod(fleet_cluster, ports):
+    opened, _ = ports
+    fleet_cluster["SIM_DENY_PATCH"] = "web-2"
+    r = reach(fleet_cluster, "-l", "app=web", "--to", "127.0.0.1:%d" % opened)
+    assert r.returncode == 3, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[1].startswith('? default/web-2 127.0.0.1:%d error: forbidden: user "sim" cannot patch' % opened)
+    assert lines[0] == "✓ default/web-1 127.0.0.1:%d open" % opened
+
+
+def test_ctrl_c_during_a_fan_out_names_every_container_added(fleet_cluster, ports):
+    import signal
+    import time
+    opened, _ = ports
+    fleet_cluster["SIM_START_DELAY"] = "30,30"     # containers that never start while the test runs
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "reach.py"), "-l", "app=web", "--to",
+                             "127.0.0.1:%d" % opened, "--parallel", "2"], env=fleet_cluster, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 20
+    while time.time() < deadline and sum(containers_per_pod(fleet_cluster).values()) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)   # as a terminal does: the whole foreground group
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    added = [k for k, n in containers_per_pod(fleet_cluster).items() if n]
+    assert len(added) == 2 and "Traceback" not in err
+    for key in added:
+        assert "(pod %s)" % key in err

@@ -1,0 +1,209 @@
+"""Fan-out: sources, plan files, expectations, reports (JUnit, TAP), and replayed runs."""
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import fixture_calls
+from lib import fleet, fleetreport, plan, sources
+from lib.errors import ReachError, UsageError
+from lib.probe import Verdict
+from lib.report import Style
+from lib.sources import Skipped
+from lib.targets import parse_target
+
+POD = json.loads(fixture_calls("open")[0]["stdout"])   # a real pod: web-open, Running, app=web
+
+
+def pod(name, phase="Running", owner=None, ns="default"):
+    p = json.loads(json.dumps(POD))
+    p["metadata"].update(name=name, namespace=ns)
+    p["status"]["phase"] = phase
+    if owner:
+        p["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": owner, "controller": True}]
+    return p
+
+
+# --- sources ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ("web", sources.Source(pod="web")),
+    ("pod/web", sources.Source(pod="web")),
+    ("deploy/web", sources.Source(workload="deployment/web")),
+    ("sts/db", sources.Source(workload="statefulset/db")),
+    ("ds/agent", sources.Source(workload="daemonset/agent")),
+    ("rs/web-7c9f6", sources.Source(workload="replicaset/web-7c9f6")),
+    ("job/migrate", sources.Source(workload="job/migrate")),
+    ("Deployment/web", sources.Source(workload="deployment/web")),
+])
+def test_sources_as_kubectl_names_them(text, expected):
+    assert sources.parse_ref(text) == expected
+
+
+@pytest.mark.parametrize("text", ["svc/web", "deploy/", "cronjob/x"])
+def test_sources_that_are_not_pods_or_workloads(text):
+    with pytest.raises(UsageError):
+        sources.parse_ref(text)
+
+
+def test_a_workload_selector_as_kubectl_takes_it():
+    assert sources.selector_text({"matchLabels": {"app": "web", "tier": "fe"}, "matchExpressions": [
+        {"key": "env", "operator": "In", "values": ["prod", "dev"]}, {"key": "canary", "operator": "DoesNotExist"},
+        {"key": "zone", "operator": "NotIn", "values": ["a"]}, {"key": "team", "operator": "Exists"}]}) == \
+        "app=web,tier=fe,env in (dev,prod),!canary,zone notin (a),team"
+
+
+def test_pods_that_cannot_run_are_skipped_with_the_reason_and_one_per_workload():
+    found = [pod("web-b", owner="rs1"), pod("web-a", owner="rs1"), pod("web-c", "Pending", owner="rs1"),
+             pod("other", owner="rs2"), pod("lone")]
+    runnable, skipped = sources.split(found, one=False)
+    assert [p["metadata"]["name"] for p in runnable] == ["lone", "other", "web-a", "web-b"]
+    assert skipped == [Skipped("default", "web-c", "Pending, not Running: its containers have not started yet")]
+    one, _ = sources.split(found, one=True)
+    assert [p["metadata"]["name"] for p in one] == ["lone", "other", "web-a"]
+
+
+# --- plan files ------------------------------------------------------------------------------------
+
+def test_a_plan_file():
+    checks = plan.parse({"checks": [
+        {"from": {"selector": "app=web", "namespace": "shop"}, "to": ["db:5432", "db:5432", "api:443"]},
+        {"from": "deploy/web", "to": "cache:6379", "expect": "closed", "timeout": "2s", "image": "busybox:1.37"}]},
+        "p.yaml")
+    assert checks[0].source == sources.Source(selector="app=web", namespace="shop")
+    assert [str(t) for t in checks[0].targets] == ["db:5432", "api:443"] and checks[0].expect == "open"
+    assert checks[1].source.workload == "deployment/web" and checks[1].timeout == 2.0
+    assert plan.parse([{"from": {"pod": "web"}, "to": "a:1"}], "p.json")[0].source.pod == "web"
+
+
+@pytest.mark.parametrize("doc,message", [
+    ({"checks": []}, "p.yaml: expected a list of checks"),
+    ({"check": []}, "p.yaml: unknown key check"),
+    ([{"from": "web"}], "p.yaml: checks[0].to: required"),
+    ([{"to": "a:1"}], "p.yaml: checks[0].from: required"),
+    ([{"from": "web", "to": "a:1"}, {"from": "web", "to": ["a:1", "b"]}], "p.yaml: checks[1].to[1]: invalid target"),
+    ([{"from": "web", "to": "a:1", "expect": "shut"}], "p.yaml: checks[0].expect: 'shut' is not one of open, closed"),
+    ([{"from": "web", "to": "a:1", "timeout": "soon"}], "p.yaml: checks[0].timeout:"),
+    ([{"from": {"pod": "a", "selector": "b=c"}, "to": "a:1"}],
+     "p.yaml: checks[0].from: give exactly one of pod, workload, selector"),
+    ([{"from": {"workload": "web"}, "to": "a:1"}], "p.yaml: checks[0].from.workload: expected KIND/NAME"),
+    ([{"from": {"pods": "web"}, "to": "a:1"}], "p.yaml: checks[0].from.pods: unknown field"),
+    ([{"from": "web", "to": "a:1", "image": " busybox"}], "p.yaml: checks[0].image: expected an image reference"),
+    ([{"from": "web", "too": "a:1"}], "p.yaml: checks[0].too: unknown field"),
+])
+def test_plan_errors_name_the_file_the_check_and_the_field(doc, message):
+    with pytest.raises(UsageError) as e:
+        plan.parse(doc, "p.yaml")
+    assert e.value.message.startswith(message), e.value.message
+
+
+# --- expectations and jobs ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("outcome,expect,dns_closed,passed", [
+    ("open", "open", False, True), ("refused", "open", False, False), ("dns", "open", True, False),
+    ("refused", "closed", False, True), ("timeout", "closed", False, True), ("unreachable", "closed", False, True),
+    ("open", "closed", False, False), ("dns", "closed", False, False), ("dns", "closed", True, True),
+    ("error", "closed", True, False), ("error", "open", False, False),
+])
+def test_expectations(outcome, expect, dns_closed, passed):
+    assert fleet.met(outcome, expect, dns_closed) is passed
+
+
+def test_a_pod_in_several_checks_gets_one_job_with_all_its_targets():
+    a, b = parse_target("a:1"), parse_target("b:2")
+    jobs = fleet.jobs([([pod("p1"), pod("p2")], [a], "open", "busybox:1.36", 3.0),
+                       ([pod("p1")], [b, a], "open", "busybox:1.36", 5.0)])
+    assert [(j.key, [str(t) for t in j.targets], j.timeout) for j in jobs] == [
+        ("default/p1", ["a:1", "b:2"], 5.0), ("default/p2", ["a:1"], 3.0)]
+    with pytest.raises(UsageError, match="expected both open and closed"):
+        fleet.jobs([([pod("p1")], [a], "open", "i", 3.0), ([pod("p1")], [a], "closed", "i", 3.0)])
+    with pytest.raises(UsageError, match="two images"):
+        fleet.jobs([([pod("p1")], [a], "open", "i1", 3.0), ([pod("p1")], [b], "open", "i2", 3.0)])
+
+
+def outcome(name, *verdicts, expect="open", error=None):
+    targets = [parse_target(t) for t, _ in verdicts]
+    vs = [Verdict(t, o, "", o, "nc", 0 if o == "open" else 1) for t, (_, o) in zip(targets, verdicts)]
+    return fleet.PodOutcome("default", name, "reach-x" if not error else "", [] if error else vs,
+                            {t: expect for t in targets}, error)
+
+
+def test_exit_codes_of_a_fan_out():
+    ok = outcome("p1", ("a:1", "open"))
+    bad = outcome("p2", ("a:1", "timeout"))
+    forbidden = outcome("p3", ("a:1", "open"), error=ReachError("forbidden"))
+    assert fleet.exit_code([ok], [], False) == 0
+    assert fleet.exit_code([ok, bad], [], False) == 1
+    assert fleet.exit_code([ok, forbidden], [], False) == 3      # a partial failure is not success
+    assert fleet.exit_code([bad, forbidden], [], False) == 1
+    assert fleet.exit_code([], [Skipped("default", "p", "Pending")], False) == 3
+    assert fleet.exit_code([outcome("p4", ("a:1", "dns"), expect="closed")], [], True) == 0
+
+
+# --- reports -----------------------------------------------------------------------------------------
+
+def sample_rows():
+    skipped = [(Skipped("default", "p9", "Pending, not Running"), {parse_target("a:1"): "open"})]
+    outs = [outcome("p1", ("a:1", "open"), ("b:2", "timeout")), outcome("p2", ("a:1", "open"), ("b:2", "open")),
+            outcome("p3", ("a:1", "open"), error=ReachError("forbidden", "ask for patch"))]
+    return fleetreport.rows(outs, skipped, False)
+
+
+def test_junit_parses_back_with_consistent_counts():
+    root = ET.fromstring(fleetreport.junit(sample_rows(), 1.5))
+    assert root.tag == "testsuites"
+    (suite,) = root.findall("testsuite")
+    cases = suite.findall("testcase")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("6", "1", "1",
+                                                                                                        "1")
+    assert int(suite.get("tests")) == len(cases) and root.get("tests") == "6"
+    failure = cases[1].find("failure")
+    assert cases[1].get("classname") == "default/p1" and failure.get("message") == "timeout (expected open)"
+    assert cases[4].find("error").get("message") == "forbidden; ask for patch"
+    assert cases[5].find("skipped").get("message") == "Pending, not Running"
+    for case in cases:
+        assert case.get("name") and case.get("classname") and len(list(case)) <= 1
+
+
+def test_tap_version_14():
+    text = fleetreport.tap(sample_rows())
+    lines = text.splitlines()
+    assert lines[:2] == ["TAP version 14", "1..6"]
+    points = [line for line in lines if line.startswith(("ok ", "not ok "))]
+    assert [int(line.split(" - ")[0].split()[-1]) for line in points] == list(range(1, 7))
+    assert "not ok 2 - default/p1 b:2 timeout" in lines
+    block = lines[lines.index("not ok 2 - default/p1 b:2 timeout") + 1:][:5]
+    assert block == ["  ---", '  verdict: "timeout"', '  expected: "open"', '  message: "timeout"', "  ..."]
+    assert lines[-1] == "ok 6 - default/p9 a:1 skipped # SKIP Pending, not Running"
+
+
+def test_text_lines_and_matrix():
+    plain = Style(color=False, unicode=True)
+    lines = fleetreport.lines(sample_rows(), plain)
+    assert lines[1] == "✗ default/p1 b:2 timeout (expected open; timeout)"
+    assert lines[4] == "? default/p3 a:1 error: forbidden; ask for patch"
+    matrix = fleetreport.matrix(sample_rows(), plain)
+    assert matrix[0].split() == ["a:1", "b:2"]
+    assert matrix[1].split() == ["default/p1", "✓", "open", "✗", "timeout"]
+    assert matrix[4].split() == ["default/p9", "-", "skipped"]
+    assert fleetreport.summary(sample_rows()) == "4 pods (1 skipped), 5 checks: 3 passed, 1 failed, 1 could not run"
+
+
+# --- replayed runs ---------------------------------------------------------------------------------
+
+def test_a_selector_runs_from_every_running_pod_and_lists_the_others(reach):
+    r = reach("fleet-selector")
+    assert r.code == 0, r.err
+    assert r.out.splitlines() == [
+        "✓ default/web-open 127.0.0.1:18080 open",
+        "- default/web-pod-pending 127.0.0.1:18080 skipped: Pending, not Running: it is not scheduled to a node yet",
+        "2 pods (1 skipped), 1 check: 1 passed, 0 failed"]
+    assert [c["argv"][0] for c in r.calls].count("patch") == 1
+
+
+def test_a_workload_whose_pods_cannot_run(reach):
+    r = reach("fleet-workload-pending", "-o", "json")
+    assert r.code == 3, r.err
+    doc = json.loads(r.out)
+    assert doc["exitCode"] == 3 and [x["status"] for x in doc["results"]] == ["skipped"]
+    assert [c["argv"][:3] for c in r.calls] == [["get", "deployment", "web"], ["get", "pods", "-l"]]
