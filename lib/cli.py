@@ -321,14 +321,15 @@ def _fan_out(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO, e
                                     all_namespaces=check.source.all_namespaces or args.all_namespaces)
         try:
             if src.pod:
-                runnable, skip = sources.split([kube.get_pod(src.pod, src.namespace)], False)
+                (runnable, skip), selector = sources.split([kube.get_pod(src.pod, src.namespace)], False), None
             else:
-                runnable, skip = sources.resolve(kube, src, args.one)
+                runnable, skip, selector = sources.resolve(kube, src, args.one)
         except ReachError as e:   # this check cannot run; the others still do
             failed.append(fleet.PodOutcome(src.namespace or "", src.describe(), "", [],
                                            {t: check.expect for t in check.targets}, e))
             continue
-        groups.append((runnable, check.targets, check.expect, check.image or base.image, check.timeout or base.timeout))
+        groups.append((runnable, check.targets, check.expect, check.image or base.image,
+                       check.timeout or base.timeout, selector))
         skipped += [(s, {t: check.expect for t in check.targets}) for s in skip]
     todo = fleet.jobs(groups)
     show = _FanOutProgress(err, len(todo), enabled=not args.quiet and _wants_color(err))

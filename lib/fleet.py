@@ -6,16 +6,19 @@ Ctrl-C ends every kubectl call and says which containers were added.
 """
 from __future__ import annotations
 
+import random
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from . import container
 from .errors import Exit, ReachError, UsageError
 from .kubectl import Kubectl
 from .probe import Verdict
 from .run import Request, Run, Ui
 from .sources import Skipped
 from .targets import Target
+from .waiting import WatchFeed
 
 DEFAULT_PARALLEL = 10
 
@@ -26,6 +29,7 @@ class Job(NamedTuple):
     expects: Dict[Target, str]
     image: str
     timeout: float
+    selector: Optional[str] = None   # the label selector that listed the pod, if one did
 
     @property
     def key(self) -> str:
@@ -52,14 +56,17 @@ def met(outcome: str, expect: str, dns_counts_as_closed: bool = False) -> bool:
     return outcome == "dns" and dns_counts_as_closed
 
 
-def jobs(groups: Sequence[Tuple[Sequence[Dict[str, Any]], Sequence[Target], str, str, float]]) -> List[Job]:
-    """One Job per pod: (pods, targets, expect, image, timeout) groups merged by pod, so a pod
-    in several checks still gets one container. Conflicting asks are usage errors."""
+def jobs(groups: Sequence[Tuple[Sequence[Dict[str, Any]], Sequence[Target], str, str, float, Optional[str]]]
+         ) -> List[Job]:
+    """One Job per pod: (pods, targets, expect, image, timeout, selector) groups merged by pod, so a
+    pod in several checks still gets one container. Conflicting asks are usage errors."""
     by_pod: Dict[str, Job] = {}
-    for pods, targets, expect, image, timeout in groups:
+    for pods, targets, expect, image, timeout, selector in groups:
         for pod in pods:
             key = "%s/%s" % (pod["metadata"]["namespace"], pod["metadata"]["name"])
-            job = by_pod.get(key) or Job(pod, (), {}, image, timeout)
+            job = by_pod.get(key) or Job(pod, (), {}, image, timeout, selector)
+            if job.selector != selector:
+                job = job._replace(selector=None)
             if job.image != image:
                 raise UsageError("pod %s: checks ask for two images (%s, %s); one container per pod runs one image"
                                  % (key, job.image, image))
@@ -79,19 +86,31 @@ class Interrupted(ReachError):
 
 def run_all(todo: Sequence[Job], make_kube: Callable[[], Kubectl], base: Request, parallel: int,
             progress: Callable[[str, str], None]) -> List[PodOutcome]:
-    """Run every job, at most `parallel` at once; outcomes in the jobs' order."""
+    """Run every job; outcomes in the jobs' order.
+
+    Every pod's container gets the same name, so one `get pods --watch` per namespace reports
+    them all (a pod where the name is taken gets its own, and its own watch). Waiting costs no
+    process then: --parallel bounds the kubectl processes the pods run at once (patch, logs).
+    """
     cancel = threading.Event()
+    slots = threading.Semaphore(max(1, parallel))
     runs: Dict[str, Run] = {}
     kubes: List[Kubectl] = []
     lock = threading.Lock()
+    name = container.NAME_PREFIX + (base.name_suffix or container.random_suffix(random.Random()))
+    feeds = {job.key: WatchFeed() for job in todo} if len(todo) > 1 else {}
+    watcher = make_kube()
+    kubes.append(watcher)
+    watches = [_watch(watcher, ns, group, name, feeds) for ns, group in _by_namespace(todo).items()] if feeds else []
 
     def one(job: Job) -> PodOutcome:
         kube = make_kube()
-        kube.cancel = cancel
+        kube.cancel, kube.slots = cancel, slots
         meta = job.pod["metadata"]
         request = base._replace(pod=meta["name"], namespace=meta["namespace"], targets=job.targets,
-                                image=job.image, timeout=job.timeout)
-        run = Run(request, kube, _PodUi(job.key, progress), pod=job.pod)
+                                image=job.image, timeout=job.timeout, name_suffix=name[len(container.NAME_PREFIX):])
+        shared = (name, feeds[job.key]) if job.key in feeds else None
+        run = Run(request, kube, _PodUi(job.key, progress), pod=job.pod, shared=shared)
         with lock:
             kubes.append(kube)
             runs[job.key] = run
@@ -105,7 +124,8 @@ def run_all(todo: Sequence[Job], make_kube: Callable[[], Kubectl], base: Request
             return PodOutcome(meta["namespace"], meta["name"], run.name if run.added else "", [], job.expects, e)
 
     outcomes: Dict[str, PodOutcome] = {}
-    pool = ThreadPoolExecutor(max_workers=max(1, parallel))
+    # Threads mostly wait (for a container, a slot); the slots bound the work.
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), MAX_THREADS)))
     futures: Dict[Future, Job] = {pool.submit(one, job): job for job in todo}
     try:
         pending = set(futures)
@@ -129,8 +149,37 @@ def run_all(todo: Sequence[Job], make_kube: Callable[[], Kubectl], base: Request
         raise Interrupted("interrupted" + (": " + "; ".join(said) if said else " before any container was added"),
                           "they stay in their pods; kubectl logs POD -n NS -c NAME shows what each printed"
                           if said else "") from None
+    finally:
+        for w in watches:
+            w.stop(collect=False)
     pool.shutdown(wait=True)
     return [outcomes[job.key] for job in todo]
+
+
+MAX_THREADS = 256
+
+
+def _by_namespace(todo: Sequence[Job]) -> Dict[str, List[Job]]:
+    groups: Dict[str, List[Job]] = {}
+    for job in todo:
+        groups.setdefault(job.pod["metadata"]["namespace"], []).append(job)
+    return groups
+
+
+def _watch(kube: Kubectl, namespace: str, group: List[Job], name: str, feeds: Dict[str, WatchFeed]) -> Any:
+    """One watch for a namespace's pods: narrowed by their selector when they share one."""
+    selectors = {job.selector for job in group}
+    selector = selectors.pop() if len(selectors) == 1 else None
+
+    def on_state(key: str, text: str) -> None:
+        feed = feeds.get(key)
+        if feed is not None:
+            feed.put(text)
+
+    def on_end() -> None:  # no right to watch, or the watch broke: those pods poll instead
+        for job in group:
+            feeds[job.key].close()
+    return kube.watch_states(namespace, selector, name, on_state, on_end)
 
 
 class _PodUi(Ui):

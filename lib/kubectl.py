@@ -72,9 +72,11 @@ class Kubectl:
         self.recorder = Recorder(record_dir) if record_dir else None
         self.calls = 0
         self._command: Any = None
-        # A fan-out runs many of these in threads; Ctrl-C sets `cancel` and ends what `live` holds.
+        # A fan-out runs many of these in threads; Ctrl-C sets `cancel` and ends what `live` holds;
+        # `slots` bounds how many kubectl processes its pods run at once (--parallel).
         self.cancel: Optional[threading.Event] = None
         self.live: List[Any] = []
+        self.slots: Optional[threading.Semaphore] = None
 
     # -- the process boundary -------------------------------------------------------------
 
@@ -107,13 +109,19 @@ class Kubectl:
         cmd = self._cmd()
         argv = self._argv(args)
         started = time.time()
-        proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True, _return_cmd=True)
-        self.live.append(proc)
+        if self.slots:
+            self.slots.acquire()
         try:
-            with _Watchdog(proc, timeout) as watchdog:
-                proc.wait()
+            proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True, _return_cmd=True)
+            self.live.append(proc)
+            try:
+                with _Watchdog(proc, timeout) as watchdog:
+                    proc.wait()
+            finally:
+                self.live.remove(proc)
         finally:
-            self.live.remove(proc)
+            if self.slots:
+                self.slots.release()
         if watchdog.expired:
             raise KubeError("kubectl %s did not answer within %gs" % (args[0], timeout),
                             "check that the API server is reachable (kubectl get --raw /readyz)", reason="Timeout")
@@ -123,9 +131,18 @@ class Kubectl:
         return result
 
     def start(self, args: List[str], on_line: Callable[[str], None],
-              until: Optional[Callable[[str], bool]] = None, on_end: Optional[Callable[[], None]] = None) -> Background:
+              until: Optional[Callable[[str], bool]] = None, on_end: Optional[Callable[[], None]] = None,
+              slot: bool = True) -> Background:
         """Start a call that runs beside the caller (logs -f, get --watch); see Background."""
-        call = Background(self._cmd(), self._argv(args), on_line, until, self.recorder, on_end)
+        slots = self.slots if slot else None
+        if slots:
+            slots.acquire()
+        try:
+            call = Background(self._cmd(), self._argv(args), on_line, until, self.recorder, on_end, slots)
+        except BaseException:
+            if slots:
+                slots.release()
+            raise
         self.live.append(call.proc)
         return call
 
@@ -236,6 +253,18 @@ class Kubectl:
         return self.start(["get", "pod", pod, "-n", namespace, "--watch", "-o", "jsonpath=" + template], on_line,
                           on_end=on_end)
 
+    def watch_states(self, namespace: Optional[str], selector: Optional[str], name: str,
+                     on_state: Callable[[str, str], None], on_end: Optional[Callable[[], None]] = None) -> Background:
+        """One `get pods --watch` for a fan-out: (namespace/pod, container state text) per change of
+        any pod it lists; every pod's container has the same name."""
+        def on_line(line: str) -> None:
+            key, _, rest = line.partition(" ")
+            on_state(key, rest.partition(" ")[2])   # "NS/POD RESOURCEVERSION STATE"
+        template = '{.metadata.namespace}{"/"}{.metadata.name}{" "}{.metadata.resourceVersion}{" "}%s{"\n"}' \
+            % _STATE_PATH % name
+        args = ["get", "pods"] + (["-l", selector] if selector else []) + (["-n", namespace] if namespace else ["-A"])
+        return self.start(args + ["--watch", "-o", "jsonpath=" + template], on_line, on_end=on_end, slot=False)
+
     def logs(self, pod: str, namespace: str, name: str, follow: bool, on_line: Callable[[str], None],
              timeout: float, until: Optional[Callable[[str], bool]] = None) -> Result:
         args = ["logs"] + (["-f"] if follow else []) + [pod, "-n", namespace, "-c", name]
@@ -252,8 +281,10 @@ class Background:
 
     def __init__(self, cmd: Any, argv: List[str], on_line: Callable[[str], None],
                  until: Optional[Callable[[str], bool]], recorder: Optional[Recorder],
-                 on_end: Optional[Callable[[], None]] = None):
+                 on_end: Optional[Callable[[], None]] = None, slots: Optional[threading.Semaphore] = None):
         self.argv = argv
+        self.slots = slots            # a fan-out's slot, held until the call ends or is stopped
+        self._slot_lock = threading.Lock()
         self.on_end = on_end
         self.on_line = on_line
         self.until = until
@@ -293,9 +324,16 @@ class Background:
             return True
         return None
 
+    def _release(self) -> None:
+        with self._slot_lock:
+            slots, self.slots = self.slots, None
+        if slots:
+            slots.release()
+
     def _wait_process(self) -> None:
         self.proc.wait()
         self.exited = True
+        self._release()
         self.finished.set()
         if self.on_end:
             self.on_end()
@@ -312,6 +350,7 @@ class Background:
         """
         self.stopped = True
         _end_group(self.proc)
+        self._release()
         if not collect and not self.recorder:
             return None
         if not self.complete and self.exited:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import apierrors, container, pods, probe, status
 from .errors import Exit, KubeError, ProbeError, ReachError
@@ -70,7 +70,8 @@ def exit_code(verdicts: Sequence[Verdict]) -> Exit:
 
 class Run:
     def __init__(self, request: Request, kube: Kubectl, ui: Ui, clock: Optional[Clock] = None,
-                 rng: Optional[random.Random] = None, pod: Optional[Dict[str, Any]] = None):
+                 rng: Optional[random.Random] = None, pod: Optional[Dict[str, Any]] = None,
+                 shared: Optional[Tuple[str, WatchFeed]] = None):
         self.req = request
         self.kube = kube
         self.ui = ui
@@ -84,6 +85,7 @@ class Run:
         self.timings: Dict[str, int] = {}
         self._mark = 0.0
         self.prefetched = pod   # a fan-out lists its pods at once: no get per pod
+        self.shared = shared    # a fan-out's watch of all its pods: (container name, this pod's feed)
 
     def execute(self) -> RunResult:
         try:
@@ -136,7 +138,10 @@ class Run:
         feed = WatchFeed()
         watch = None
         try:
-            watch = self.kube.watch_state(self.pod_name, self.namespace, self.name, feed.put, on_end=feed.close)
+            if self.shared and self.shared[0] == self.name:   # the fan-out's watch already reports this pod
+                feed = self.shared[1]
+            else:
+                watch = self.kube.watch_state(self.pod_name, self.namespace, self.name, feed.put, on_end=feed.close)
             self.adding = True   # from here on, an interruption may leave the container in the pod
             try:
                 self.kube.add_ephemeral(pod, spec)

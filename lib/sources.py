@@ -96,11 +96,13 @@ def _reason(message: str) -> str:
     return message.split('" is ', 1)[1] if '" is ' in message else message
 
 
-def resolve(kube: Any, source: Source, one: bool) -> Tuple[List[Dict[str, Any]], List[Skipped]]:
-    """The pods of a workload or selector, split into runnable and skipped."""
+def resolve(kube: Any, source: Source, one: bool) -> Tuple[List[Dict[str, Any]], List[Skipped], str]:
+    """The pods of a workload or selector, split into runnable and skipped, and the selector used."""
     selector = source.selector
     ns_args = ["-A"] if source.all_namespaces else (["-n", source.namespace] if source.namespace else [])
     if source.workload:
+        if source.all_namespaces:
+            raise UsageError("%s names one object: give its namespace with -n, not -A" % source.workload)
         kind, name = source.workload.split("/", 1)
         (workload,), _ = kube.get_list([kind, name] + ns_args)
         spec_selector = (workload.get("spec") or {}).get("selector") or {}
@@ -112,4 +114,5 @@ def resolve(kube: Any, source: Source, one: bool) -> Tuple[List[Dict[str, Any]],
     if not found:
         raise KubeError("no pod matches %s" % source.describe(),
                         "check the selector with kubectl get pods -l %s" % selector, reason="NoPods")
-    return split(found, one)
+    runnable, skipped = split(found, one)
+    return runnable, skipped, selector

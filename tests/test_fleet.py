@@ -111,14 +111,14 @@ def test_expectations(outcome, expect, dns_closed, passed):
 
 def test_a_pod_in_several_checks_gets_one_job_with_all_its_targets():
     a, b = parse_target("a:1"), parse_target("b:2")
-    jobs = fleet.jobs([([pod("p1"), pod("p2")], [a], "open", "busybox:1.36", 3.0),
-                       ([pod("p1")], [b, a], "open", "busybox:1.36", 5.0)])
-    assert [(j.key, [str(t) for t in j.targets], j.timeout) for j in jobs] == [
-        ("default/p1", ["a:1", "b:2"], 5.0), ("default/p2", ["a:1"], 3.0)]
+    jobs = fleet.jobs([([pod("p1"), pod("p2")], [a], "open", "busybox:1.36", 3.0, "app=web"),
+                       ([pod("p1")], [b, a], "open", "busybox:1.36", 5.0, None)])
+    assert [(j.key, [str(t) for t in j.targets], j.timeout, j.selector) for j in jobs] == [
+        ("default/p1", ["a:1", "b:2"], 5.0, None), ("default/p2", ["a:1"], 3.0, "app=web")]
     with pytest.raises(UsageError, match="expected both open and closed"):
-        fleet.jobs([([pod("p1")], [a], "open", "i", 3.0), ([pod("p1")], [a], "closed", "i", 3.0)])
+        fleet.jobs([([pod("p1")], [a], "open", "i", 3.0, None), ([pod("p1")], [a], "closed", "i", 3.0, None)])
     with pytest.raises(UsageError, match="two images"):
-        fleet.jobs([([pod("p1")], [a], "open", "i1", 3.0), ([pod("p1")], [b], "open", "i2", 3.0)])
+        fleet.jobs([([pod("p1")], [a], "open", "i1", 3.0, None), ([pod("p1")], [b], "open", "i2", 3.0, None)])
 
 
 def outcome(name, *verdicts, expect="open", error=None):

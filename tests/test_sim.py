@@ -261,12 +261,12 @@ def test_ctrl_c_during_a_fan_out_names_every_container_added(fleet_cluster, port
                              "127.0.0.1:%d" % opened, "--parallel", "2"], env=fleet_cluster, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 20
-    while time.time() < deadline and sum(containers_per_pod(fleet_cluster).values()) < 2:
+    while time.time() < deadline and sum(containers_per_pod(fleet_cluster).values()) < 1:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)   # as a terminal does: the whole foreground group
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     added = [k for k, n in containers_per_pod(fleet_cluster).items() if n]
-    assert len(added) == 2 and "Traceback" not in err
-    for key in added:
+    assert added and "Traceback" not in err
+    for key in added:   # each named, as added or as perhaps added (its patch was under way)
         assert "(pod %s)" % key in err
