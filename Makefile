@@ -32,6 +32,7 @@ install:
 
 bench:           ## time-to-verdict and kubectl processes (BENCHMARKS.md says how to read it)
 	$(PYTHON) tests/bench.py
+	$(PYTHON) tests/bench.py --fleet --runs 3
 
 dist:            ## dist/kubectl-reach: one file (zipapp) for hosts with only python3 and kubectl
 	$(PYTHON) tools/build_dist.py dist/kubectl-reach

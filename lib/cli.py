@@ -33,6 +33,9 @@ examples:
   # no cluster at hand: replay a recorded session
   {prog} --demo
 
+  # from every pod of a workload; does the NetworkPolicy block it? (JUnit for CI)
+  {prog} deploy/web -n shop --to db:5432 --expect closed --junit report.xml
+
   # why is it not reachable? the Service, endpoints and NetworkPolicies on the path
   {prog} web -n shop --to db:5432 --explain            # after the probe, for what failed
   {prog} explain web -n shop --to db:5432              # read-only prediction: no container added

@@ -11,6 +11,7 @@ from .errors import UsageError
 
 DEMO_FIXTURE = "multi"
 EXPLAIN_FIXTURE = "explain-services"
+FLEET_FIXTURE = "fleet-selector"
 
 
 def checkout_root() -> str:
@@ -21,17 +22,17 @@ def prepare(args: argparse.Namespace, env: dict, explain: bool = False) -> str:
     """Fill args from the demo fixture's recorded arguments and point kubectl at the stub."""
     root = checkout_root()
     stub = os.path.join(root, "tests", "stub", "kubectl")
-    name = EXPLAIN_FIXTURE if explain else DEMO_FIXTURE
+    fan_out = bool(getattr(args, "selector", None))
+    name = EXPLAIN_FIXTURE if explain else FLEET_FIXTURE if fan_out else DEMO_FIXTURE
     fixture = os.path.join(root, "fixtures", name + ".jsonl")
     if not (os.path.exists(stub) and os.path.exists(fixture)):
         raise UsageError("--demo replays fixtures/%s.jsonl with tests/stub/kubectl: run it from a checkout" % name)
     with open(fixture, encoding="utf-8") as f:
         meta = json.loads(f.readline())["meta"]
-    recorded = meta["args"][1:] if explain else meta["args"]
-    args.pod, args.namespace = recorded[0], recorded[recorded.index("-n") + 1]
-    args.to = [recorded[i + 1] for i, a in enumerate(recorded) if a == "--to"]
-    if "--timeout" in recorded:
-        args.timeout = recorded[recorded.index("--timeout") + 1]
+    from .cli import build_parser  # the recorded arguments, read as the command line reads them
+    recorded = build_parser("reach").parse_args(meta["args"][1:] if explain else meta["args"])
+    for key in ("pod", "namespace", "to", "timeout", "selector"):
+        setattr(args, key, getattr(recorded, key))
     args.kubectl = stub
     fd, state = tempfile.mkstemp(prefix="reach-demo-")
     os.close(fd)

@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -89,9 +90,19 @@ class Sim:
 
 
 def listener():
+    """A loopback port that accepts every connection (fifty pods' probes fill no backlog)."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    s.listen(64)
+    s.listen(1024)
+
+    def accept():
+        while True:
+            try:
+                conn, _ = s.accept()
+            except OSError:
+                return
+            conn.close()
+    threading.Thread(target=accept, daemon=True).start()
     return s
 
 
