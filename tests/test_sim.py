@@ -157,6 +157,7 @@ def shop(cluster):
         json.dump({"shop/web": web}, f)
     with open(os.path.join(state, "objects.json"), "w") as f:
         json.dump([i for i in items if i["metadata"]["name"] != "web"] + json.loads(calls[2]["stdout"])["items"], f)
+    cluster["SIM_START_DELAY"] = "0.05,0.2"
     return cluster
 
 
@@ -206,6 +207,7 @@ def fleet_cluster(cluster):
     with open(os.path.join(state, "objects.json"), "w") as f:
         json.dump([{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
                     "spec": {"selector": {"matchLabels": {"app": "web"}}}}], f)
+    cluster["SIM_START_DELAY"] = "0.05,0.3"
     return cluster
 
 
