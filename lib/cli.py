@@ -97,8 +97,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     many.add_argument("-l", "--selector", help="run from every Running pod these labels select (e.g. app=web)")
     many.add_argument("-A", "--all-namespaces", action="store_true", help="with -l: in every namespace")
     many.add_argument("--one", action="store_true", help="one pod per workload (its controller) only")
-    many.add_argument("--parallel", type=_positive, default=fleet.DEFAULT_PARALLEL, metavar="N",
-                      help="pods probed at once (default: %(default)s)")
+    many.add_argument("--parallel", type=_positive, metavar="N",
+                      help="kubectl processes the pods run at once (default: %d)" % fleet.DEFAULT_PARALLEL)
     many.add_argument("-f", "--filename", metavar="PLAN", help="a plan file of checks (YAML or JSON): see README")
     many.add_argument("--expect", choices=("open", "closed"), default="open",
                       help="what the targets should be (default: open); closed passes on refused, timeout, "
@@ -176,12 +176,14 @@ def make_request(args: argparse.Namespace, env: dict, need_pod: bool = True) -> 
 
 
 class TerminalUi(Ui):
-    def __init__(self, out: TextIO, err: TextIO, output: str):
-        self.out, self.err, self.output = out, err, output
+    def __init__(self, out: TextIO, err: TextIO, output: str, quiet: bool = False):
+        self.out, self.err, self.output, self.quiet = out, err, output, quiet
         self.style = report.Style(color=_wants_color(out), unicode=_can_encode(out, "✓✗"))
         self.shown: set = set()
 
     def progress(self, message: str) -> None:
+        if self.quiet:
+            return
         try:
             self.err.write("%s\n" % message)
             self.err.flush()
@@ -245,7 +247,7 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
     argv = ["--dry-run=client" if a == "--dry-run" else a for a in argv]
     args = build_parser(prog).parse_args(argv)
     try:
-        ui = TerminalUi(out, err, args.output)
+        ui = TerminalUi(out, err, args.output, args.quiet)
         if args.demo:
             from . import demo  # only here: it is no part of a real run's start-up
             ui.progress(demo.prepare(args, env, explain=predict))
@@ -261,6 +263,9 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
             if given:
                 raise UsageError("%s goes with --print-patch: a run reads the live pod, names its container anew "
                                  "and picks the request kubectl supports" % flag)
+        for flag, given in (("--one", args.one), ("--parallel", args.parallel)):
+            if given:
+                raise UsageError("%s goes with many pods (-l, a workload such as deploy/web, or -f)" % flag)
         _terminate_like_ctrl_c()
         request = make_request(args, env)
         kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err, env.get("REACH_RECORD"))
@@ -300,18 +305,25 @@ def _fan_out(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO, e
 
     from . import fleetreport, plan
     started = time.monotonic()
+    if args.tap and args.output != "text":
+        raise UsageError("--tap prints TAP instead of -o %s: give one of them" % args.output)
     if args.filename:
         if args.pod or args.selector or args.to:
             raise UsageError("-f PLAN holds the sources and targets: give no POD, -l or --to with it")
-        (doc, *_), label = manifests.parse(manifests.read_text(args.filename), args.filename), args.filename
-        checks = plan.parse(doc, label)
+        docs = manifests.parse(manifests.read_text(args.filename), args.filename)
+        if len(docs) != 1:
+            raise UsageError("%s: one plan per file (it holds %d YAML documents)" % (args.filename, len(docs)))
+        checks = plan.parse(docs[0], args.filename)
     else:
         if bool(args.pod) == bool(args.selector):
             raise UsageError("give either POD (a pod or a workload such as deploy/web) or -l SELECTOR")
         if not args.to:
             raise UsageError("missing --to: name at least one target, e.g. --to db:5432")
         source = sources.parse_ref(args.pod) if args.pod else sources.Source(selector=args.selector)
+        if args.all_namespaces and not args.selector:
+            raise UsageError("-A goes with -l SELECTOR: a pod or a workload is in one namespace (give -n)")
         checks = [plan.Check(source, parse_targets(args.to), args.expect)]
+    junit = _open_report(args.junit)   # before the run: an unwritable path must not cost the results
     base = make_request(argparse.Namespace(**dict(vars(args), pod=None, to=args.to or ["placeholder:1"])), env,
                         need_pod=False)
 
@@ -327,6 +339,8 @@ def _fan_out(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO, e
                 (runnable, skip), selector = sources.split([kube.get_pod(src.pod, src.namespace)], False), None
             else:
                 runnable, skip, selector = sources.resolve(kube, src, args.one)
+        except UsageError:
+            raise
         except ReachError as e:   # this check cannot run; the others still do
             failed.append(fleet.PodOutcome(src.namespace or "", src.describe(), "", [],
                                            {t: check.expect for t in check.targets}, e))
@@ -334,15 +348,19 @@ def _fan_out(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO, e
         groups.append((runnable, check.targets, check.expect, check.image or base.image,
                        check.timeout or base.timeout, selector))
         skipped += [(s, {t: check.expect for t in check.targets}) for s in skip]
+    if not groups and failed:   # nothing could even be listed: a plain error, as for one pod
+        raise failed[0].error
     todo = fleet.jobs(groups)
     show = _FanOutProgress(err, len(todo), enabled=not args.quiet and _wants_color(err))
-    outcomes = fleet.run_all(todo, make_kube, base, args.parallel, show.update) + failed
-    show.close()
+    try:
+        outcomes = fleet.run_all(todo, make_kube, base, args.parallel or fleet.DEFAULT_PARALLEL, show.update) + failed
+    finally:
+        show.close()
     rows = fleetreport.rows(outcomes, skipped, args.dns_counts_as_closed)
     code = fleet.exit_code(outcomes, [s for s, _ in skipped], args.dns_counts_as_closed)
-    if args.junit:
-        with open(args.junit, "w", encoding="utf-8") as f:
-            f.write(fleetreport.junit(rows, time.monotonic() - started))
+    if junit:
+        with junit:
+            junit.write(fleetreport.junit(rows, time.monotonic() - started))
     if args.tap:
         out.write(fleetreport.tap(rows))
     elif args.output == "text":
@@ -351,6 +369,15 @@ def _fan_out(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO, e
     else:
         out.write(report.render(fleetreport.document(rows, int(code)), args.output))
     return int(code)
+
+
+def _open_report(path: Optional[str]) -> Optional[TextIO]:
+    if not path:
+        return None
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as e:
+        raise UsageError("cannot write %s: %s" % (path, e.strerror or e)) from None
 
 
 class _FanOutProgress:

@@ -7,6 +7,7 @@ Ctrl-C ends every kubectl call and says which containers were added.
 from __future__ import annotations
 
 import random
+import signal
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -101,7 +102,6 @@ def run_all(todo: Sequence[Job], make_kube: Callable[[], Kubectl], base: Request
     feeds = {job.key: WatchFeed() for job in todo} if len(todo) > 1 else {}
     watcher = make_kube()
     kubes.append(watcher)
-    watches = [_watch(watcher, ns, group, name, feeds) for ns, group in _by_namespace(todo).items()] if feeds else []
 
     def one(job: Job) -> PodOutcome:
         kube = make_kube()
@@ -124,26 +124,31 @@ def run_all(todo: Sequence[Job], make_kube: Callable[[], Kubectl], base: Request
             return PodOutcome(meta["namespace"], meta["name"], run.name if run.added else "", [], job.expects, e)
 
     outcomes: Dict[str, PodOutcome] = {}
+    watches: List[Any] = []
     # Threads mostly wait (for a container, a slot); the slots bound the work.
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), MAX_THREADS)))
-    futures: Dict[Future, Job] = {pool.submit(one, job): job for job in todo}
+    futures: Dict[Future, Job] = {}
     try:
+        if feeds:   # started before any patch: a watch reports from its start on
+            watches = [_watch(watcher, ns, group, name, feeds) for ns, group in _by_namespace(todo).items()]
+        futures = {pool.submit(one, job): job for job in todo}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for f in done:
                 outcomes[futures[f].key] = f.result()
     except KeyboardInterrupt:
-        cancel.set()
-        for f in futures:
-            f.cancel()
-        with lock:
-            for kube in kubes:
-                kube.abort()
-        pool.shutdown(wait=True)
-        with lock:
-            added = sorted("%s (pod %s)" % (r.name, key) for key, r in runs.items() if r.added)
-            maybe = sorted("%s (pod %s)" % (r.name, key) for key, r in runs.items() if r.adding and not r.added)
+        with _signals_held():   # a second Ctrl-C must not cut the clean-up, or the names
+            cancel.set()
+            for f in futures:
+                f.cancel()
+            with lock:
+                for kube in kubes:
+                    kube.abort()
+            pool.shutdown(wait=True)
+            with lock:
+                added = sorted("%s (pod %s)" % (r.name, key) for key, r in runs.items() if r.added)
+                maybe = sorted("%s (pod %s)" % (r.name, key) for key, r in runs.items() if r.kube.wrote and not r.added)
         said = (["ephemeral containers added: " + ", ".join(added)] if added else []) + \
             (["being added, so perhaps added: " + ", ".join(maybe)] if maybe else [])
         raise Interrupted("interrupted" + (": " + "; ".join(said) if said else " before any container was added"),
@@ -154,6 +159,22 @@ def run_all(todo: Sequence[Job], make_kube: Callable[[], Kubectl], base: Request
             w.stop(collect=False)
     pool.shutdown(wait=True)
     return [outcomes[job.key] for job in todo]
+
+
+class _signals_held:
+    """SIGINT and SIGTERM ignored for a while (main thread only; elsewhere a no-op)."""
+
+    def __enter__(self) -> None:
+        self.saved = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.saved.append((sig, signal.signal(sig, signal.SIG_IGN)))
+            except ValueError:   # not the main thread
+                pass
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.saved:
+            signal.signal(sig, handler)
 
 
 MAX_THREADS = 256
@@ -192,13 +213,16 @@ class _PodUi(Ui):
 
 
 def exit_code(outcomes: Sequence[PodOutcome], skipped: Sequence[Skipped], dns_counts_as_closed: bool) -> Exit:
-    """1 when an expectation is not met; else the first pod error's code; 3 when nothing ran."""
-    if any(not met(v.outcome, o.expects.get(v.target, "open"), dns_counts_as_closed)
+    """1 when an expectation is not met; else the first pod error's code (4 for a verdict the probe
+    could not decide, as for one pod); 3 when nothing ran."""
+    if any(v.outcome != "error" and not met(v.outcome, o.expects.get(v.target, "open"), dns_counts_as_closed)
            for o in outcomes for v in o.verdicts):
         return Exit.UNREACHABLE
     errors = [o.error for o in outcomes if o.error is not None]
     if errors:
         return Exit(errors[0].exit_code)
+    if any(v.outcome == "error" for o in outcomes for v in o.verdicts):
+        return Exit.PROBE
     if not outcomes:
         return Exit.KUBERNETES
     return Exit.OK

@@ -1,6 +1,7 @@
 """Reports of a fan-out: lines or a matrix for people, JSON/YAML, JUnit XML and TAP for CI. Pure."""
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 
@@ -36,9 +37,9 @@ def rows(outcomes: Sequence[PodOutcome], skipped: Sequence[Tuple[Skipped, Dict[A
             continue
         for v in o.verdicts:
             expect = o.expects.get(v.target, "open")
-            status = PASS if met(v.outcome, expect, dns_counts_as_closed) else FAIL
-            out.append(Row(o.namespace, o.pod, str(v.target), status, v.outcome, expect, v.detail or v.raw,
-                           o.container))
+            status = ERROR if v.outcome == "error" else PASS if met(v.outcome, expect, dns_counts_as_closed) else FAIL
+            text = "; ".join(dict.fromkeys(t for t in (v.detail, v.raw) if t))   # the why, and the probe's own words
+            out.append(Row(o.namespace, o.pod, str(v.target), status, v.outcome, expect, text, o.container))
     for s, expects in skipped:
         out += [Row(s.namespace, s.pod, str(t), SKIP, "", expect, s.reason, "") for t, expect in expects.items()]
     return out
@@ -117,24 +118,35 @@ def junit(all_rows: Sequence[Row], seconds: float) -> str:
                              name="%s is %s" % (r.target, r.expect or "reachable"), time="0")
         if r.status == FAIL:
             node = ET.SubElement(case, "failure", message="%s (expected %s)" % (r.outcome, r.expect), type=r.outcome)
-            node.text = r.message
+            node.text = _xml_text(r.message)
         elif r.status == ERROR:
-            ET.SubElement(case, "error", message=r.message, type="error")
+            ET.SubElement(case, "error", message=_xml_text(r.message), type=r.outcome or "error")
         elif r.status == SKIP:
-            ET.SubElement(case, "skipped", message=r.message)
-    for attr in ("tests", "failures", "errors", "skipped", "time"):
+            ET.SubElement(case, "skipped", message=_xml_text(r.message))
+    for attr in ("tests", "failures", "errors", "time"):   # no `skipped` here: the schema has it per suite
         suites.set(attr, suite.get(attr))
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """XML 1.0 has no place for most control characters (a terminal's escape codes in probe output)."""
+    return _NOT_XML.sub("?", text)
+
+
+def _tap_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("#", "\\#")
 
 
 def tap(all_rows: Sequence[Row]) -> str:
     """TAP version 14: one test point per pod x target, a YAML block under each failure."""
     out = ["TAP version 14", "1..%d" % len(all_rows)]
     for n, r in enumerate(all_rows, 1):
-        name = "%s/%s %s %s" % (r.namespace, r.pod, r.target, r.outcome or r.status)
-        name = name.replace("#", "\\#")
+        name = _tap_text("%s/%s %s %s" % (r.namespace, r.pod, r.target, r.outcome or r.status))
         if r.status == SKIP:
-            out.append("ok %d - %s # SKIP %s" % (n, name, r.message.replace("#", "\\#")))
+            out.append("ok %d - %s # SKIP %s" % (n, name, _tap_text(r.message)))
         elif r.status == PASS:
             out.append("ok %d - %s" % (n, name))
         else:

@@ -77,6 +77,7 @@ class Kubectl:
         self.cancel: Optional[threading.Event] = None
         self.live: List[Any] = []
         self.slots: Optional[threading.Semaphore] = None
+        self.wrote = False
 
     # -- the process boundary -------------------------------------------------------------
 
@@ -109,10 +110,10 @@ class Kubectl:
         cmd = self._cmd()
         argv = self._argv(args)
         started = time.time()
-        if self.slots:
-            self.slots.acquire()
+        self._take_slot()
         try:
             proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True, _return_cmd=True)
+            self.wrote = self.wrote or args[0] in ("patch", "replace")   # the pod may change from here on
             self.live.append(proc)
             try:
                 with _Watchdog(proc, timeout) as watchdog:
@@ -136,15 +137,23 @@ class Kubectl:
         """Start a call that runs beside the caller (logs -f, get --watch); see Background."""
         slots = self.slots if slot else None
         if slots:
-            slots.acquire()
+            self._take_slot()
         try:
-            call = Background(self._cmd(), self._argv(args), on_line, until, self.recorder, on_end, slots)
+            call = Background(self._cmd(), self._argv(args), on_line, until, self.recorder, on_end, slots, self.live)
         except BaseException:
             if slots:
                 slots.release()
             raise
-        self.live.append(call.proc)
         return call
+
+    def _take_slot(self) -> None:
+        """Wait for a fan-out's slot; an interruption while waiting starts nothing."""
+        if not self.slots:
+            return
+        self.slots.acquire()
+        if self.cancel is not None and self.cancel.is_set():
+            self.slots.release()
+            raise KeyboardInterrupt
 
     def abort(self) -> None:
         """End every kubectl call of this object that is still running (a fan-out's Ctrl-C)."""
@@ -249,9 +258,9 @@ class Kubectl:
         """Start `get --watch`: one line per change of the pod, handing over the container's state text."""
         def on_line(line: str) -> None:
             on_state(line.partition(" ")[2])  # "RESOURCEVERSION STATE": the version keeps lines apart
-        template = '{.metadata.resourceVersion}{" "}%s{"\\n"}' % _STATE_PATH % name
+        template = state_template(name)
         return self.start(["get", "pod", pod, "-n", namespace, "--watch", "-o", "jsonpath=" + template], on_line,
-                          on_end=on_end)
+                          on_end=on_end, slot=False)   # it waits beside the patch: a slot would deadlock it
 
     def watch_states(self, namespace: Optional[str], selector: Optional[str], name: str,
                      on_state: Callable[[str, str], None], on_end: Optional[Callable[[], None]] = None) -> Background:
@@ -260,8 +269,7 @@ class Kubectl:
         def on_line(line: str) -> None:
             key, _, rest = line.partition(" ")
             on_state(key, rest.partition(" ")[2])   # "NS/POD RESOURCEVERSION STATE"
-        template = '{.metadata.namespace}{"/"}{.metadata.name}{" "}{.metadata.resourceVersion}{" "}%s{"\n"}' \
-            % _STATE_PATH % name
+        template = state_template(name, keyed=True)
         args = ["get", "pods"] + (["-l", selector] if selector else []) + (["-n", namespace] if namespace else ["-A"])
         return self.start(args + ["--watch", "-o", "jsonpath=" + template], on_line, on_end=on_end, slot=False)
 
@@ -281,9 +289,11 @@ class Background:
 
     def __init__(self, cmd: Any, argv: List[str], on_line: Callable[[str], None],
                  until: Optional[Callable[[str], bool]], recorder: Optional[Recorder],
-                 on_end: Optional[Callable[[], None]] = None, slots: Optional[threading.Semaphore] = None):
+                 on_end: Optional[Callable[[], None]] = None, slots: Optional[threading.Semaphore] = None,
+                 live: Optional[List[Any]] = None):
         self.argv = argv
         self.slots = slots            # a fan-out's slot, held until the call ends or is stopped
+        self.live = live              # the Kubectl's running calls, which this one leaves when it ends
         self._slot_lock = threading.Lock()
         self.on_end = on_end
         self.on_line = on_line
@@ -301,6 +311,8 @@ class Background:
         # terminal's Ctrl-C reaches reach, which then ends it (see stop()).
         self.proc = cmd(*argv, _bg=True, _out=self._out, _ok_code=ALL_EXIT_CODES, _tty_out=False,
                         _return_cmd=True, _decode_errors="replace", _new_group=True)
+        if self.live is not None:
+            self.live.append(self.proc)
         self.waiter = threading.Thread(target=self._wait_process, daemon=True)
         self.waiter.start()
 
@@ -327,8 +339,11 @@ class Background:
     def _release(self) -> None:
         with self._slot_lock:
             slots, self.slots = self.slots, None
+            live, self.live = self.live, None
         if slots:
             slots.release()
+        if live is not None and self.proc in live:
+            live.remove(self.proc)
 
     def _wait_process(self) -> None:
         self.proc.wait()
@@ -392,6 +407,14 @@ class _Watchdog:
     def __exit__(self, *exc: Any) -> None:
         self.timer.cancel()
         _terminate(self.proc)
+
+
+def state_template(name: str, keyed: bool = False) -> str:
+    """The jsonpath a watch prints per change: RESOURCEVERSION STATE, led by NAMESPACE/POD when
+    `keyed` (a watch of many pods). The newline is jsonpath's escape, not a newline: kubectl's
+    parser refuses one inside quotes."""
+    key = '{.metadata.namespace}{"/"}{.metadata.name}{" "}' if keyed else ""
+    return key + '{.metadata.resourceVersion}{" "}' + _STATE_PATH % name + '{"\\n"}'
 
 
 def _is_background(proc: Any) -> bool:

@@ -72,7 +72,9 @@ def _source(value: Any, where: str) -> Source:
         Source(selector=value["selector"])
     if given == ["workload"] and not base.workload:
         raise UsageError("%s.workload: expected KIND/NAME, e.g. deploy/web" % where)
-    return base._replace(namespace=value.get("namespace"), all_namespaces=bool(value.get("allNamespaces")))
+    if not isinstance(value.get("allNamespaces", False), bool):
+        raise UsageError("%s.allNamespaces: expected true or false" % where)
+    return base._replace(namespace=value.get("namespace"), all_namespaces=value.get("allNamespaces", False))
 
 
 def _targets(value: Any, where: str) -> List[Target]:

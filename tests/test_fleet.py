@@ -207,3 +207,55 @@ def test_a_workload_whose_pods_cannot_run(reach):
     doc = json.loads(r.out)
     assert doc["exitCode"] == 3 and [x["status"] for x in doc["results"]] == ["skipped"]
     assert [c["argv"][:3] for c in r.calls] == [["get", "deployment", "web"], ["get", "pods", "-l"]]
+
+
+def test_reports_survive_control_characters_and_escape_tap():
+    rows = [fleetreport.Row("default", "p1", "a:1", fleetreport.FAIL, "timeout", "open", "nc: \x1b[31mtimed out#1\\", "c")]
+    root = ET.fromstring(fleetreport.junit(rows, 0.1))
+    assert root.find("testsuite/testcase/failure").text == "nc: ?[31mtimed out#1\\"
+    assert "skipped" not in root.attrib
+    assert "not ok 1 - default/p1 a:1 timeout" in fleetreport.tap(rows)
+    skip = [fleetreport.Row("default", "p2", "a:1", fleetreport.SKIP, "", "open", "why #1 \\ no", "")]
+    assert fleetreport.tap(skip).splitlines()[-1] == "ok 1 - default/p2 a:1 skipped # SKIP why \\#1 \\\\ no"
+
+
+def test_an_undecided_verdict_in_a_fan_out_exits_4_as_for_one_pod():
+    assert fleet.exit_code([outcome("p1", ("a:1", "error"))], [], False) == 4
+    assert fleet.exit_code([outcome("p1", ("a:1", "error"), ("b:2", "refused"))], [], False) == 1
+    rows = fleetreport.rows([outcome("p1", ("a:1", "error"))], [], False)
+    assert rows[0].status == fleetreport.ERROR
+
+
+def test_plan_all_namespaces_is_a_boolean():
+    with pytest.raises(UsageError, match="allNamespaces: expected true or false"):
+        plan.parse([{"from": {"selector": "a=b", "allNamespaces": "false"}, "to": "a:1"}], "p.yaml")
+
+
+@pytest.mark.parametrize("args,says", [
+    (["-l", "app=web", "--to", "a:1", "--tap", "-o", "json"], "--tap prints TAP instead of -o json"),
+    (["web", "-A", "--to", "a:1", "--junit", "r.xml"], "-A goes with -l SELECTOR"),
+    (["web", "--to", "a:1", "--one"], "--one goes with many pods"),
+    (["web", "--to", "a:1", "--parallel", "3"], "--parallel goes with many pods"),
+    (["-l", "app=web", "--to", "a:1", "--junit", "/nonexistent/dir/r.xml"], "cannot write /nonexistent/dir/r.xml"),
+    (["-l", "app=web", "--to", "a:1", "--parallel", "0"], "expected a whole number of 1 or more"),
+])
+def test_fan_out_usage_errors_before_anything_runs(args, says):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    r = subprocess.run([sys.executable, ROOT + "/reach.py"] + args + ["--kubectl", "/nonexistent/kubectl"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and says in r.stderr, r.stderr
+
+
+def test_a_plan_file_holds_one_document(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    path = tmp_path / "plan.yaml"
+    path.write_text("- {from: web, to: a:1}\n---\n- {from: api, to: b:2}\n")
+    r = subprocess.run([sys.executable, ROOT + "/reach.py", "-f", str(path), "--kubectl", "/nonexistent/kubectl"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "one plan per file (it holds 2 YAML documents)" in r.stderr

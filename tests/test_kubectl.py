@@ -72,3 +72,33 @@ def test_stopping_a_finished_stream_does_not_wait_for_kubectl_to_go(tmp_path):
     result = kube.stream(["logs", "-f", "web"], lambda line: None, timeout=60,
                          until=lambda line: line.startswith("reach[done]"))
     assert result.ok and not after.exists()   # a kubectl that ignores SIGTERM does not hold reach
+
+
+@pytest.mark.skipif(not __import__("shutil").which("kubectl"), reason="needs the real kubectl")
+def test_the_real_kubectl_parses_the_watch_templates(tmp_path):
+    """Both watch templates through the real kubectl's jsonpath printer, against the loopback
+    stand-in API server that serves the recorded pod as `web` (fixtures/apiserver.py)."""
+    import importlib.util
+    import subprocess
+
+    from lib.kubectl import state_template
+    spec = importlib.util.spec_from_file_location("record_local", os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "record_local.py"))
+    record_local = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record_local)
+    server, kubeconfig = record_local.stand_in_server(str(tmp_path))
+    try:
+        env = dict(os.environ, KUBECONFIG=kubeconfig)
+        one = subprocess.run(["kubectl", "get", "pod", "web", "-n", "default", "-o",
+                              "jsonpath=" + state_template("reach-x")], capture_output=True, text=True, env=env,
+                             timeout=30)
+        # --watch: kubectl applies the template to each pod, not to the list (the stand-in answers the
+        # watch request itself with the list again, which prints one more, empty line)
+        many = subprocess.run(["kubectl", "get", "pods", "-n", "default", "--watch", "-o",
+                               "jsonpath=" + state_template("reach-x", keyed=True)], capture_output=True, text=True,
+                              env=env, timeout=30)
+    finally:
+        server.kill()
+        server.wait()
+    assert (one.returncode, one.stdout) == (0, "723 \n"), one.stderr
+    assert many.returncode == 0 and many.stdout.startswith("default/web 723 \n"), many.stderr

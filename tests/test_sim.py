@@ -272,3 +272,37 @@ def test_ctrl_c_during_a_fan_out_names_every_container_added(fleet_cluster, port
     assert added and "Traceback" not in err
     for key in added:   # each named, as added or as perhaps added (its patch was under way)
         assert "(pod %s)" % key in err
+
+
+def test_one_pod_fan_out_with_one_slot_does_not_wait_for_ever(fleet_cluster, ports, tmp_path):
+    opened, _ = ports
+    r = reach(fleet_cluster, "web-1", "--to", "127.0.0.1:%d" % opened, "--junit", str(tmp_path / "r.xml"),
+              "--parallel", "1")   # its own watch takes no slot: the patch still gets one
+    assert r.returncode == 0, r.stderr
+
+
+def test_without_rights_to_watch_a_fan_out_polls(fleet_cluster, ports):
+    opened, _ = ports
+    fleet_cluster["SIM_NO_WATCH"] = "1"
+    r = reach(fleet_cluster, "-l", "app=web", "--to", "127.0.0.1:%d" % opened, "-q")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert "4 passed" in r.stdout
+
+
+def test_ctrl_c_starts_no_patch_after_it(fleet_cluster, ports):
+    import signal
+    import time
+    opened, _ = ports
+    fleet_cluster.update(SIM_API="0.3", SIM_START_DELAY="30,30")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "reach.py"), "-l", "app=web", "--to",
+                             "127.0.0.1:%d" % opened, "--parallel", "1"], env=fleet_cluster, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 20
+    while time.time() < deadline and sum(containers_per_pod(fleet_cluster).values()) < 1:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    time.sleep(0.5)   # a patch sent after the interruption would land by now
+    added = [k for k, n in containers_per_pod(fleet_cluster).items() if n]
+    assert 1 <= len(added) <= 2 and all("(pod %s)" % k in err for k in added), err
