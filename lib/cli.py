@@ -8,16 +8,15 @@ import argparse
 import os
 import signal
 import sys
-import threading
 import traceback
-from typing import Dict, List, Optional, Sequence, TextIO
+from typing import List, Optional, Sequence, TextIO
 
-from . import __version__, completion, container, fleet, manifests, preview, report, sources
+from . import __version__, completion, container, fleet, preview, report
 from .errors import Exit, ReachError, UsageError
 from .kubectl import Kubectl
-from .probe import Verdict
-from .run import Request, Run, RunResult, Ui, exit_code
+from .run import Request, Run, exit_code
 from .targets import Target, parse_duration, parse_target
+from .terminal import TerminalUi
 
 EXAMPLES = """\
 examples:
@@ -175,60 +174,6 @@ def make_request(args: argparse.Namespace, env: dict, need_pod: bool = True) -> 
                    target_container=args.target, name_suffix=suffix)
 
 
-class TerminalUi(Ui):
-    def __init__(self, out: TextIO, err: TextIO, output: str, quiet: bool = False):
-        self.out, self.err, self.output, self.quiet = out, err, output, quiet
-        self.style = report.Style(color=_wants_color(out), unicode=_can_encode(out, "✓✗"))
-        self.shown: set = set()
-
-    def progress(self, message: str) -> None:
-        if self.quiet:
-            return
-        try:
-            self.err.write("%s\n" % message)
-            self.err.flush()
-        except BrokenPipeError:  # stderr closed (2>&1 | head): progress is not worth a failed run
-            self.err = open(os.devnull, "w")
-
-    def verdict(self, verdict: Verdict) -> None:
-        # Called from the thread that reads kubectl's output: a closed pipe (reach ... | head -1)
-        # must not become a traceback there; the run goes on and its exit code stays right.
-        if self.output == "text" and verdict.target not in self.shown:
-            self.shown.add(verdict.target)
-            try:
-                self.out.write(report.verdict_line(verdict, self.style) + "\n")
-                self.out.flush()
-            except BrokenPipeError:
-                self.out = open(os.devnull, "w")
-
-    def finish(self, result: RunResult, explanations: Optional[dict] = None) -> None:
-        explanations = explanations or {}
-        if self.output == "text":
-            for verdict in result.verdicts:  # those the log never reported
-                self.verdict(verdict)
-            self.out.write(report.summary_line(result) + "\n")
-            for verdict in result.verdicts:
-                if verdict.target in explanations:
-                    lines = report.why_lines(verdict.target, verdict.outcome, explanations[verdict.target].lines)
-                    self.out.write("".join(line + "\n" for line in lines))
-        else:
-            self.out.write(report.render(report.document(result, explanations), self.output))
-
-
-def _wants_color(stream: TextIO) -> bool:
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
-        return False
-    return hasattr(stream, "isatty") and stream.isatty()
-
-
-def _can_encode(stream: TextIO, text: str) -> bool:
-    try:
-        text.encode(getattr(stream, "encoding", None) or "ascii")
-        return True
-    except (UnicodeEncodeError, LookupError):
-        return False
-
-
 def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
          env: Optional[dict] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -252,12 +197,15 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
             from . import demo  # only here: it is no part of a real run's start-up
             ui.progress(demo.prepare(args, env, explain=predict))
         if args.dry_run is not None or args.print_patch:
-            return _print_patch(args, env, out, err)
+            from . import patchcli
+            return patchcli.run(args, env, out, err)
         if predict:
-            return _predict(args, env, ui, out)
-        if _is_fan_out(args):
+            from . import explaincli
+            return explaincli.predict(args, env, ui, out)
+        from . import fanoutcli  # light: what a fan-out needs is imported when one runs
+        if fanoutcli.is_fan_out(args):
             _terminate_like_ctrl_c()
-            return _fan_out(args, env, ui, out, err)
+            return fanoutcli.run(args, env, ui, out, err)
         for flag, given in (("--pod-file", args.pod_file), ("--name", args.name),
                             ("--patch-type", args.patch_type != "strategic")):
             if given:
@@ -270,7 +218,8 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         request = make_request(args, env)
         kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err, env.get("REACH_RECORD"))
         result = Run(request, kube, ui).execute()
-        explanations = _explanations(args, kube, result, ui)
+        from . import explaincli
+        explanations = explaincli.after_run(args, kube, result, ui)
         try:
             ui.finish(result, explanations)
         except BrokenPipeError:
@@ -292,183 +241,6 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         err.write("error: internal error: %s: %s; rerun with -v for the traceback and report it\n"
                   % (type(e).__name__, e))
         return int(Exit.PROBE)
-
-
-def _is_fan_out(args: argparse.Namespace) -> bool:
-    workload = bool(args.pod) and bool(sources.parse_ref(args.pod).workload)
-    return bool(args.selector or args.filename or args.all_namespaces or workload or args.junit or args.tap)
-
-
-def _fan_out(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO, err: TextIO) -> int:
-    """Many pods: resolve every check's pods, one job per pod, run them in parallel, report."""
-    import time
-
-    from . import fleetreport, plan
-    started = time.monotonic()
-    if args.tap and args.output != "text":
-        raise UsageError("--tap prints TAP instead of -o %s: give one of them" % args.output)
-    if args.filename:
-        if args.pod or args.selector or args.to:
-            raise UsageError("-f PLAN holds the sources and targets: give no POD, -l or --to with it")
-        docs = manifests.parse(manifests.read_text(args.filename), args.filename)
-        if len(docs) != 1:
-            raise UsageError("%s: one plan per file (it holds %d YAML documents)" % (args.filename, len(docs)))
-        checks = plan.parse(docs[0], args.filename)
-    else:
-        if bool(args.pod) == bool(args.selector):
-            raise UsageError("give either POD (a pod or a workload such as deploy/web) or -l SELECTOR")
-        if not args.to:
-            raise UsageError("missing --to: name at least one target, e.g. --to db:5432")
-        source = sources.parse_ref(args.pod) if args.pod else sources.Source(selector=args.selector)
-        if args.all_namespaces and not args.selector:
-            raise UsageError("-A goes with -l SELECTOR: a pod or a workload is in one namespace (give -n)")
-        checks = [plan.Check(source, parse_targets(args.to), args.expect)]
-    junit = _open_report(args.junit)   # before the run: an unwritable path must not cost the results
-    base = make_request(argparse.Namespace(**dict(vars(args), pod=None, to=args.to or ["placeholder:1"])), env,
-                        need_pod=False)
-
-    def make_kube() -> Kubectl:
-        return Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err, env.get("REACH_RECORD"))
-    kube = make_kube()
-    groups, skipped, failed = [], [], []
-    for check in checks:
-        src = check.source._replace(namespace=check.source.namespace or args.namespace,
-                                    all_namespaces=check.source.all_namespaces or args.all_namespaces)
-        try:
-            if src.pod:
-                (runnable, skip), selector = sources.split([kube.get_pod(src.pod, src.namespace)], False), None
-            else:
-                runnable, skip, selector = sources.resolve(kube, src, args.one)
-        except UsageError:
-            raise
-        except ReachError as e:   # this check cannot run; the others still do
-            failed.append(fleet.PodOutcome(src.namespace or "", src.describe(), "", [],
-                                           {t: check.expect for t in check.targets}, e))
-            continue
-        groups.append((runnable, check.targets, check.expect, check.image or base.image,
-                       check.timeout or base.timeout, selector))
-        skipped += [(s, {t: check.expect for t in check.targets}) for s in skip]
-    if not groups and failed:   # nothing could even be listed: a plain error, as for one pod
-        raise failed[0].error
-    todo = fleet.jobs(groups)
-    show = _FanOutProgress(err, len(todo), enabled=not args.quiet and _wants_color(err))
-    try:
-        outcomes = fleet.run_all(todo, make_kube, base, args.parallel or fleet.DEFAULT_PARALLEL, show.update) + failed
-    finally:
-        show.close()
-    rows = fleetreport.rows(outcomes, skipped, args.dns_counts_as_closed)
-    code = fleet.exit_code(outcomes, [s for s, _ in skipped], args.dns_counts_as_closed)
-    if junit:
-        with junit:
-            junit.write(fleetreport.junit(rows, time.monotonic() - started))
-    if args.tap:
-        out.write(fleetreport.tap(rows))
-    elif args.output == "text":
-        body = fleetreport.matrix(rows, ui.style) if _wants_color(out) else fleetreport.lines(rows, ui.style)
-        out.write("".join(line + "\n" for line in body) + fleetreport.summary(rows) + "\n")
-    else:
-        out.write(report.render(fleetreport.document(rows, int(code)), args.output))
-    return int(code)
-
-
-def _open_report(path: Optional[str]) -> Optional[TextIO]:
-    if not path:
-        return None
-    try:
-        return open(path, "w", encoding="utf-8")
-    except OSError as e:
-        raise UsageError("cannot write %s: %s" % (path, e.strerror or e)) from None
-
-
-class _FanOutProgress:
-    """One status line on a terminal's stderr: how many pods wait, probe, are done."""
-
-    def __init__(self, err: TextIO, total: int, enabled: bool):
-        self.err, self.total, self.enabled = err, total, enabled
-        self.state: Dict[str, str] = {}
-        self.lock = threading.Lock()
-
-    def update(self, pod: str, what: str) -> None:
-        if not self.enabled:
-            return
-        with self.lock:
-            self.state[pod] = what
-            counts = {w: sum(1 for v in self.state.values() if v == w)
-                      for w in ("waiting for its container", "probing", "done", "failed")}
-            self.err.write("\r\033[Kreach: %d/%d pods done, %d waiting for their container, %d probing%s"
-                           % (counts["done"] + counts["failed"], self.total, counts["waiting for its container"],
-                              counts["probing"], ", %d failed" % counts["failed"] if counts["failed"] else ""))
-            self.err.flush()
-
-    def close(self) -> None:
-        if self.enabled and self.state:
-            self.err.write("\r\033[K")
-            self.err.flush()
-
-
-def _explanations(args: argparse.Namespace, kube: Kubectl, result: RunResult, ui: TerminalUi) -> dict:
-    """--explain: why each target that is not open is not; without it, a hint that it exists."""
-    failed = [v for v in result.verdicts if not v.reachable]
-    if not failed:
-        return {}
-    if not args.explain:
-        ui.progress("hint: --explain reads the Service, endpoints and NetworkPolicies on the path (read-only)")
-        return {}
-    from . import explain, reads
-    try:
-        cluster = reads.read(kube, result.source or {}, [v.target for v in failed])
-        return {v.target: explain.explain(result.source or {}, v.target, cluster, v.outcome) for v in failed}
-    except ReachError as e:  # the verdicts stand; only the why is missing
-        ui.progress("explain: could not read the path: %s" % e.message)
-    except Exception as e:  # a bug in the explanation must not cost the verdicts of a probe that ran
-        ui.progress("explain: internal error: %s: %s; the verdicts stand" % (type(e).__name__, e))
-    return {}
-
-
-def _predict(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO) -> int:
-    """`reach explain`: the reading and the policy evaluation alone; nothing added to the pod."""
-    from . import explain, reads
-    request = make_request(args, env)
-    kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, ui.err, env.get("REACH_RECORD"))
-    pod = kube.get_pod(request.pod, request.namespace)
-    cluster = reads.read(kube, pod, request.targets)
-    found = [(t, explain.explain(pod, t, cluster)) for t in request.targets]
-    where = "%s/%s" % (pod["metadata"]["namespace"], pod["metadata"]["name"])
-    if args.output == "text":
-        out.write("prediction from pod %s (read-only: nothing added to the pod, nothing probed)\n" % where)
-        for target, e in found:
-            out.write(report.prediction_line(target, e.causes, e.unknown, ui.style) + "\n")
-            out.write("".join("    %s\n" % line for line in e.lines))
-    else:
-        out.write(report.render({"pod": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
-                                 "predicted": True, "kubectlCalls": kube.calls,
-                                 "targets": [{"target": str(t), "blocked": bool(e.causes), "causes": e.causes,
-                                              "undecided": list(e.unknown) if not e.causes else [],
-                                              "explain": e.document} for t, e in found]}, args.output))
-    if any(e.causes for _, e in found):
-        return int(Exit.UNREACHABLE)
-    return int(Exit.PROBE if any(e.unknown for _, e in found) else Exit.OK)
-
-
-def _print_patch(args: argparse.Namespace, env: dict, out: TextIO, err: TextIO) -> int:
-    if args.dry_run not in (None, "client"):
-        raise UsageError("--dry-run=%s is not supported: --dry-run=client (or --print-patch) prints the patch, "
-                         "and `reach lint` checks it as the API server would" % args.dry_run)
-    request = make_request(args, env, need_pod=False)
-    pod = None
-    if args.pod_file:
-        pod = manifests.read_pod(args.pod_file)
-        name = pod["metadata"].get("name")
-        if request.pod and request.pod != name:
-            raise UsageError("POD is %s but --pod-file holds pod %s" % (request.pod, name))
-    elif request.pod:  # read-only, like kubectl patch --dry-run=client
-        pod = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err).get_pod(request.pod,
-                                                                                              args.namespace)
-    name = preview.pick_name(pod, args.name, request.name_suffix)
-    spec = container.Spec(name, request.image, request.pull_policy, request.targets, request.timeout,
-                          request.target_container)
-    out.write(preview.render(preview.body(spec, pod, args.patch_type), "yaml" if args.output == "yaml" else "json"))
-    return int(Exit.OK)
 
 
 def _terminate_like_ctrl_c() -> None:
