@@ -6,8 +6,8 @@ PYTHON ?= python3
 test:            ## the whole suite: replayed real recordings, no cluster, no network
 	$(PYTHON) -m pytest
 
-demo:            ## replay a recorded real session (no cluster needed)
-	$(PYTHON) reach.py --demo
+demo:            ## replay a recorded real session (no cluster needed; exits 1: one target refused, one dns)
+	$(PYTHON) reach.py --demo || test $$? = 1
 
 lint:            ## style and obvious bugs; the oldest Python the tool runs on; the golden patches
 	$(PYTHON) -m ruff check reach.py lib tests tools fixtures/build.py fixtures/record_local.py fixtures/apiserver.py \

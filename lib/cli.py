@@ -9,14 +9,16 @@ import os
 import signal
 import sys
 import traceback
-from typing import List, Optional, Sequence, TextIO
+from typing import List, NoReturn, Optional, Sequence, TextIO
 
-from . import __version__, completion, container, fleet, preview, report
+from . import __version__, container, report
 from .errors import Exit, ReachError, UsageError
 from .kubectl import Kubectl
 from .run import Request, Run, exit_code
 from .targets import Target, parse_duration, parse_target
 from .terminal import TerminalUi
+
+DEFAULT_PARALLEL = 10   # kubectl processes a fan-out runs at once
 
 EXAMPLES = """\
 examples:
@@ -65,8 +67,17 @@ def prog_name(argv0: str) -> str:
     return base or "reach.py"
 
 
-def build_parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in reach's form: one line, then where to look."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(int(Exit.USAGE), "error: %s (see %s --help)\n" % (message, self.prog))
+
+
+def build_parser(prog: str, predict: bool = False) -> argparse.ArgumentParser:
+    if predict:
+        return _predict_parser(prog)
+    p = Parser(
         prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="%(prog)s POD --to HOST:PORT [--to HOST:PORT ...] [-n NAMESPACE] [flags]",
         description="Can this pod reach that host:port, right now, from inside its own network namespace?\n"
@@ -97,7 +108,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     many.add_argument("-A", "--all-namespaces", action="store_true", help="with -l: in every namespace")
     many.add_argument("--one", action="store_true", help="one pod per workload (its controller) only")
     many.add_argument("--parallel", type=_positive, metavar="N",
-                      help="kubectl processes the pods run at once (default: %d)" % fleet.DEFAULT_PARALLEL)
+                      help="kubectl processes the pods run at once (default: %d)" % DEFAULT_PARALLEL)
     many.add_argument("-f", "--filename", metavar="PLAN", help="a plan file of checks (YAML or JSON): see README")
     many.add_argument("--expect", choices=("open", "closed"), default="open",
                       help="what the targets should be (default: open); closed passes on refused, timeout, "
@@ -110,15 +121,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true",
                    help="for each target not open, read (only) the Service, endpoints and NetworkPolicies on "
                         "the path and say why")
-    p.add_argument("--demo", action="store_true", help="replay a recorded session; needs no cluster")
+    p.add_argument("--demo", action="store_true",
+                   help="replay a recorded session (python reach.py --demo, in a checkout); needs no cluster")
     dry = p.add_argument_group("print the patch instead of sending it (see also: %s lint --help)" % prog)
     dry.add_argument("--print-patch", action="store_true",
                      help="print the body reach would send and exit 0; changes nothing")
-    dry.add_argument("--dry-run", metavar="client",
-                     help="--dry-run=client (or --dry-run) is --print-patch, as kubectl spells it")
+    dry.add_argument("--dry-run", nargs="?", const="client", metavar="client",
+                     help="--dry-run, --dry-run=client or --dry-run client: --print-patch, as kubectl spells it")
     dry.add_argument("--pod-file", metavar="FILE",
                      help="the pod as kubectl get pod -o json|yaml prints it ('-': stdin); no cluster needed")
-    dry.add_argument("--patch-type", choices=preview.PATCH_TYPES, default="strategic",
+    dry.add_argument("--patch-type", choices=("strategic", "replace"), default="strategic",
                      help="strategic (default), or replace: the whole pod, as PUT with kubectl < 1.32")
     dry.add_argument("--name", help="container name to print (default: reach-<random>); fixed for golden files")
     p.add_argument("--version", action="version", version="%(prog)s " + __version__)
@@ -179,8 +191,8 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
     argv = sys.argv[1:] if argv is None else argv
     env = os.environ if env is None else env
     prog = prog_name(sys.argv[0])
-    if argv[:1] == ["__complete"] or completion.is_helper(sys.argv[0]):  # first: its words may be "lint"
-        from . import lintcli
+    if argv[:1] == ["__complete"] or os.path.basename(sys.argv[0]).startswith("kubectl_complete-reach"):
+        from . import completion, lintcli  # first: its words may be "lint"
         words = argv[1:] if argv[:1] == ["__complete"] else argv
         return completion.main(words, build_parser("kubectl reach"), lintcli.build_parser("kubectl reach"), out, env)
     if argv[:1] == ["lint"]:
@@ -188,14 +200,14 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         return lintcli.main(argv[1:], prog, out, err)
     predict = argv[:1] == ["explain"]
     argv = argv[1:] if predict else argv
-    # kubectl's --dry-run takes no separate word: bare, it means client (the next word is the pod).
-    argv = ["--dry-run=client" if a == "--dry-run" else a for a in argv]
-    args = build_parser(prog).parse_args(argv)
+    argv = _dry_run_words(argv)
+    args = build_parser(prog + " explain" if predict else prog, predict).parse_args(argv)
     try:
         ui = TerminalUi(out, err, args.output, args.quiet)
         if args.demo:
             from . import demo  # only here: it is no part of a real run's start-up
             ui.progress(demo.prepare(args, env, explain=predict))
+            ui.demo = True
         if args.dry_run is not None or args.print_patch:
             from . import patchcli
             return patchcli.run(args, env, out, err)
@@ -225,6 +237,7 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         except BrokenPipeError:
             sys.stdout = open(os.devnull, "w")  # the reader left; the exit code still tells
         if args.expect == "closed":
+            from . import fleet
             return int(fleet.exit_code([fleet.PodOutcome(result.namespace, result.pod, result.container,
                                                          result.verdicts, {v.target: "closed" for v in
                                                                            result.verdicts})], [],
@@ -241,6 +254,49 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         err.write("error: internal error: %s: %s; rerun with -v for the traceback and report it\n"
                   % (type(e).__name__, e))
         return int(Exit.PROBE)
+
+
+def _dry_run_words(argv: List[str]) -> List[str]:
+    """--dry-run takes a value only as its next word when that word is one of kubectl's values;
+    bare, it means client and the next word stays (the pod)."""
+    out: List[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--dry-run":
+            value = argv[i + 1] if i + 1 < len(argv) and argv[i + 1] in ("client", "server", "none") else ""
+            out.append("--dry-run=" + (value or "client"))
+            i += 2 if value else 1
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
+def _predict_parser(prog: str) -> argparse.ArgumentParser:
+    """`reach explain`: the run's flags that concern which pod and which targets, and nothing else."""
+    p = Parser(prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
+               usage="%(prog)s POD --to HOST:PORT [--to HOST:PORT ...] [-n NAMESPACE] [flags]",
+               description="Predict, without touching the pod: read the Service, its endpoints and the "
+                           "NetworkPolicies on the\npath from POD to each target and say what would stop it. "
+                           "Nothing is added; nothing is probed.",
+               epilog="exit codes: 0 nothing read blocks any target, 1 something does, 2 usage error, "
+                      "3 Kubernetes error,\n4 what decides could not be read")
+    p.add_argument("pod", nargs="?", metavar="POD", help="the pod the traffic would come from")
+    p.add_argument("--to", action="append", default=[], metavar="HOST:PORT", help="target (repeatable, or comma-separated)")
+    p.add_argument("-n", "--namespace", help="the pod's namespace (default: the context's namespace)")
+    p.add_argument("--context", help="kubeconfig context to use")
+    p.add_argument("--kubeconfig", help="path to the kubeconfig file")
+    p.add_argument("-o", "--output", default="text", choices=("text", "json", "yaml"), help="default: text")
+    p.add_argument("-v", "--verbose", action="store_true", help="show each kubectl command")
+    p.add_argument("-q", "--quiet", action="store_true", help="nothing on stderr but errors")
+    p.add_argument("--kubectl", default=os.environ.get("KUBECTL") or "kubectl", help="kubectl binary")
+    p.add_argument("--demo", action="store_true", help="replay real recorded reads (in a checkout); no cluster")
+    # what make_request reads, at its run defaults: explain probes nothing
+    p.set_defaults(image=container.DEFAULT_IMAGE, image_pull_policy=container.DEFAULT_PULL_POLICY, timeout="3s",
+                   start_timeout="60s", target=None, explain=False, selector=None, all_namespaces=False, one=False,
+                   parallel=None, filename=None, expect="open", dns_counts_as_closed=False, junit=None, tap=False,
+                   print_patch=False, dry_run=None, pod_file=None, patch_type="strategic", name=None)
+    return p
 
 
 def _terminate_like_ctrl_c() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Callable, List, Optional, Sequence, TextIO, Tuple
+from typing import Callable, List, Sequence, TextIO, Tuple
 
 from .kubectl import Kubectl
 
@@ -114,7 +114,3 @@ def main(words: Sequence[str], parser: argparse.ArgumentParser, lint_parser: arg
     candidates, directive = complete(words, parser, lint_parser, kube_for)
     out.write("".join(c + "\n" for c in candidates) + ":%d\n" % directive)
     return 0
-
-
-def is_helper(argv0: Optional[str]) -> bool:
-    return os.path.basename(argv0 or "").startswith("kubectl_complete-reach")

@@ -312,8 +312,8 @@ def _policies(source: Obj, target: Target, backends: List[Backend], external: Op
                 why.unknown.append("address" if "address" in undecided else "namespaces")
                 continue
             peer = "%s:%d" % (dst.name, port) if side is d.egress else "%s/%s on %d" % (src.namespace, src.name, port)
-            why.causes.append("NetworkPolicy %s: %s selects it and no rule allows %s"
-                              % (text, ", ".join(side.policies), peer))
+            why.causes.append("NetworkPolicy %s: %s select%s it and no rule allows %s"
+                              % (text, ", ".join(side.policies), "s" if len(side.policies) == 1 else "", peer))
 
 
 def _undecided(side: netpol.Side, peer: netpol.Endpoint, port: int, cluster: Cluster) -> str:

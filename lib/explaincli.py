@@ -6,7 +6,7 @@ from typing import TextIO
 
 from . import explain, reads, report
 from .cli import make_request
-from .errors import Exit, ReachError
+from .errors import Exit, ReachError, UsageError
 from .kubectl import Kubectl
 from .run import RunResult
 from .terminal import TerminalUi
@@ -18,7 +18,8 @@ def after_run(args: argparse.Namespace, kube: Kubectl, result: RunResult, ui: Te
     if not failed:
         return {}
     if not args.explain:
-        ui.progress("hint: --explain reads the Service, endpoints and NetworkPolicies on the path (read-only)")
+        if not ui.demo:   # the demo's recording has no reads to explain with
+            ui.progress("hint: --explain reads the Service, endpoints and NetworkPolicies on the path (read-only)")
         return {}
     try:
         cluster = reads.read(kube, result.source or {}, [v.target for v in failed])
@@ -32,6 +33,8 @@ def after_run(args: argparse.Namespace, kube: Kubectl, result: RunResult, ui: Te
 
 def predict(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO) -> int:
     """`reach explain`: the reading and the policy evaluation alone; nothing added to the pod."""
+    if args.selector or args.filename:
+        raise UsageError("explain takes one POD (and its --to targets)")
     request = make_request(args, env)
     kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, ui.err, env.get("REACH_RECORD"))
     pod = kube.get_pod(request.pod, request.namespace)

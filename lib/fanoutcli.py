@@ -7,7 +7,7 @@ import time
 from typing import Dict, Optional, TextIO
 
 from . import fleet, fleetreport, manifests, plan, report, sources
-from .cli import make_request, parse_targets
+from .cli import DEFAULT_PARALLEL, make_request, parse_targets
 from .errors import ReachError, UsageError
 from .kubectl import Kubectl
 from .terminal import TerminalUi, wants_color
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO, err: T
     todo = fleet.jobs(groups)
     show = _FanOutProgress(err, len(todo), enabled=not args.quiet and wants_color(err))
     try:
-        outcomes = fleet.run_all(todo, make_kube, base, args.parallel or fleet.DEFAULT_PARALLEL, show.update) + failed
+        outcomes = fleet.run_all(todo, make_kube, base, args.parallel or DEFAULT_PARALLEL, show.update) + failed
     finally:
         show.close()
     rows = fleetreport.rows(outcomes, skipped, args.dns_counts_as_closed)

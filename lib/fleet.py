@@ -21,8 +21,6 @@ from .sources import Skipped
 from .targets import Target
 from .waiting import WatchFeed
 
-DEFAULT_PARALLEL = 10
-
 
 class Job(NamedTuple):
     pod: Dict[str, Any]

@@ -191,7 +191,7 @@ def _json_patch(ops: List[Any], pod: Optional[Dict[str, Any]]) -> Update:
             notes.append(((k, "path"), "The request is invalid: the server rejected our request due to an error in "
                                        "our request (the pod has no ephemeral containers yet, so there is no list to "
                                        "add to: add /spec/ephemeralContainers with a one-element list instead)",
-                          "patch"))
+                          "api"))
             continue
         index = parts[2]
         if len(parts) == 3 and name == "add":
@@ -312,8 +312,9 @@ def _check(update: Update, pod: Optional[Dict[str, Any]], label: str, level: str
         for path, message in apirules.check_update(update.before, update.after):
             findings.append(Finding(label, fieldpath.render(update.list_path), fieldpath.render(path), message,
                                     "update"))
-    findings.extend(_pod_security(update, pod, level, label, where))
-    if not update.added and not findings:
+    if update.added:   # an update that adds nothing changes nothing PodSecurity would judge
+        findings.extend(_pod_security(update, pod, level, label, where))
+    if not update.added and not [f for f in findings if f.rule in ("update", "api", "schema")]:
         findings.append(Finding(label, fieldpath.render(update.list_path), "", "adds no ephemeral container: the API "
                                 "server takes it and changes nothing (kubectl prints \"patched (no change)\")",
                                 "patch"))

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import List, TextIO
 
-from . import lint, manifests, podsecurity, schema
+from . import lint, manifests, podsecurity, report, schema
 from .errors import Exit, ReachError, UsageError
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from .cli import Parser  # one-line errors, as the other commands
+    p = Parser(
         prog=prog + " lint", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Check ephemeral-container patches offline, the way the API server and PodSecurity admission "
                     "would:\nstructure against the Kubernetes OpenAPI definition of EphemeralContainer, the API "
@@ -29,7 +29,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--type", dest="patch_type", choices=lint.PATCH_TYPES,
                    help="what FILE holds, as kubectl patch --type names it (default: a list is a JSON patch, "
                         "an object with kind or metadata a pod, any other object a strategic-merge patch)")
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="default: text")
+    p.add_argument("-o", "--output", choices=("text", "json", "yaml"), default="text", help="default: text")
     return p
 
 
@@ -48,9 +48,10 @@ def main(argv: List[str], prog: str, out: TextIO, err: TextIO) -> int:
     except Exception as e:  # a bug; never mistaken for findings (1) by a CI job
         err.write("error: internal error: %s: %s; please report it with the input\n" % (type(e).__name__, e))
         return int(Exit.PROBE)
-    if args.output == "json":
-        out.write(json.dumps({"kubernetes": schema.kubernetes_version(), "level": args.level,
-                              "files": args.files, "findings": [f.document() for f in findings]}, indent=2) + "\n")
+    if args.output in ("json", "yaml"):
+        doc = {"kubernetes": schema.kubernetes_version(), "level": args.level, "files": args.files,
+               "findings": [f.document() for f in findings]}
+        out.write(report.render(doc, args.output))
     else:
         for f in findings:
             out.write(f.text() + "\n")

@@ -6,7 +6,7 @@ import random
 from typing import Any, Dict, Optional
 
 from . import container, pods
-from .errors import UsageError
+from .errors import KubeError, UsageError
 
 PATCH_TYPES = ("strategic", "replace")
 
@@ -15,7 +15,10 @@ def body(spec: container.Spec, pod: Optional[Dict[str, Any]], patch_type: str) -
     """The strategic-merge patch, or the whole pod for the PUT older kubectl needs."""
     c = container.build(spec)
     if pod is not None:
-        pods.check_target(pod, spec.target_container)
+        try:
+            pods.check_target(pod, spec.target_container)
+        except KubeError as e:   # the pod is the user's file: a usage error, not Kubernetes'
+            raise UsageError(e.message, e.hint) from None
         taken = container.container_names(pod)
         if spec.name in taken:
             raise UsageError('pod "%s" already has a container named %s' % (pod["metadata"].get("name"), spec.name),

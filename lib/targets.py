@@ -29,6 +29,11 @@ def parse_target(text: str) -> Target:
     raw = text
     if text != text.strip() or not text:
         raise UsageError("invalid target %r: expected HOST:PORT, e.g. db:5432 or [::1]:443" % raw)
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        bare = rest.split("/", 1)[0]
+        raise UsageError("invalid target %r: reach probes TCP ports: give HOST:PORT without %s:// (%s)"
+                         % (raw, scheme, bare if ":" in bare else "e.g. %s:%s" % (bare, {"https": 443}.get(scheme, 80))))
     if text.startswith("["):
         end = text.find("]")
         if end < 0 or not text[end + 1:].startswith(":"):

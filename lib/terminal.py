@@ -12,6 +12,7 @@ from .run import RunResult, Ui
 class TerminalUi(Ui):
     def __init__(self, out: TextIO, err: TextIO, output: str, quiet: bool = False):
         self.out, self.err, self.output, self.quiet = out, err, output, quiet
+        self.demo = False
         self.style = report.Style(color=wants_color(out), unicode=can_encode(out, "✓✗"))
         self.shown: set = set()
 

@@ -172,3 +172,36 @@ def test_a_closed_stderr_does_not_change_the_exit_code():
     proc = subprocess.run(REACH + ["--demo"], stdout=subprocess.DEVNULL, stderr=write, env=env, timeout=30)
     os.close(write)
     assert proc.returncode == 1   # the demo's verdict: one refused, one DNS failure
+
+
+@pytest.mark.parametrize("args,says", [
+    (["web", "--to", "db:80", "--bogus"], "error: unrecognized arguments: --bogus (see reach.py --help)"),
+    (["web", "--to", "db:80", "-o", "xml"], "error: argument -o/--output: invalid choice: 'xml'"),
+    (["lint"], "error: the following arguments are required: FILE (see reach.py lint --help)"),
+    (["web", "--to", "http://db:80"], "reach probes TCP ports: give HOST:PORT without http:// (db:80)"),
+    (["web", "--to", "https://api.example.com/health"], "without https:// (e.g. api.example.com:443)"),
+    (["--demo", "--to", "db:5432"], "--demo replays a recorded session as it was: drop --to"),
+    (["explain", "web", "-l", "app=web", "--to", "db:1"], "unrecognized arguments: -l app=web"),
+])
+def test_every_usage_error_is_one_line(args, says):
+    out = run(args)
+    assert out.returncode == 2 and says in out.stderr and len(out.stderr.splitlines()) == 1, out.stderr
+
+
+def test_dry_run_spellings(tmp_path):
+    pod_file = tmp_path / "pod.json"
+    pod_file.write_text(json.loads(open(os.path.join(ROOT, "fixtures", "open.jsonl")).readlines()[1])["stdout"])
+    for spelling in (["--dry-run", "client"], ["--dry-run"], ["--dry-run=client"]):
+        out = run(spelling + ["web-open", "--to", "db:1", "--pod-file", str(pod_file), "--kubectl", "/nonexistent"])
+        assert out.returncode == 0 and json.loads(out.stdout)["spec"], (spelling, out.stderr)
+
+
+def test_explain_has_its_own_help():
+    out = run(["explain", "--help"])
+    assert out.returncode == 0 and out.stdout.startswith("usage: reach.py explain POD --to HOST:PORT")
+    assert "4 what decides could not be read" in out.stdout and "--image" not in out.stdout
+
+
+def test_the_demo_gives_no_hint_it_cannot_follow():
+    out = run(["--demo"])
+    assert out.returncode == 1 and "hint: --explain" not in out.stderr
