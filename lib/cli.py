@@ -97,6 +97,9 @@ def build_parser(prog: str, predict: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--timeout", default="3s", help="connect timeout per target: 5, 5s, 1m (default: %(default)s)")
     p.add_argument("--start-timeout", default="60s",
                    help="how long the probe container may take to start (default: %(default)s)")
+    p.add_argument("--bypass-mesh", action="store_true",
+                   help="run the probe as UID 1337, which Istio's sidecar does not capture (changes the "
+                        "container's securityContext)")
     p.add_argument("--target", metavar="CONTAINER",
                    help="share the process namespace of this container (targetContainerName)")
     p.add_argument("-o", "--output", default="text", choices=("text", "json", "yaml"), help="default: text")
@@ -183,7 +186,7 @@ def make_request(args: argparse.Namespace, env: dict, need_pod: bool = True) -> 
                    image=args.image,
                    pull_policy=args.image_pull_policy, timeout=parse_duration(args.timeout, "--timeout"),
                    start_timeout=parse_duration(args.start_timeout, "--start-timeout"),
-                   target_container=args.target, name_suffix=suffix)
+                   target_container=args.target, name_suffix=suffix, bypass_mesh=args.bypass_mesh)
 
 
 def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
@@ -295,7 +298,8 @@ def _predict_parser(prog: str) -> argparse.ArgumentParser:
     p.set_defaults(image=container.DEFAULT_IMAGE, image_pull_policy=container.DEFAULT_PULL_POLICY, timeout="3s",
                    start_timeout="60s", target=None, explain=False, selector=None, all_namespaces=False, one=False,
                    parallel=None, filename=None, expect="open", dns_counts_as_closed=False, junit=None, tap=False,
-                   print_patch=False, dry_run=None, pod_file=None, patch_type="strategic", name=None)
+                   print_patch=False, dry_run=None, pod_file=None, patch_type="strategic", name=None,
+                   bypass_mesh=False)
     return p
 
 

@@ -37,6 +37,7 @@ class Spec(NamedTuple):
     targets: Sequence[Target]
     timeout: float
     target_container: Optional[str] = None
+    run_as_user: Optional[int] = None   # --bypass-mesh: Istio's proxy UID
 
 
 def random_suffix(rng: random.Random) -> str:
@@ -71,6 +72,8 @@ def build(spec: Spec) -> Dict[str, Any]:
         "command": probe.command(spec.targets, spec.timeout),
         "securityContext": copy.deepcopy(RESTRICTED_SECURITY_CONTEXT),
     }
+    if spec.run_as_user is not None:
+        container["securityContext"]["runAsUser"] = spec.run_as_user
     if spec.target_container:
         container["targetContainerName"] = spec.target_container
     return container

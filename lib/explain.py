@@ -8,11 +8,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import netpol
+from . import netpol, pods
 from .targets import Target
 
 Obj = Dict[str, Any]
-SIDECARS = ("istio-proxy", "linkerd-proxy", "envoy", "cilium-envoy", "kuma-sidecar", "consul-dataplane")
 
 
 class Cluster(NamedTuple):
@@ -394,7 +393,7 @@ def _source(source: Obj, why: _Why, verdict: Optional[str]) -> None:
     spec = source.get("spec") or {}
     host_network = bool(spec.get("hostNetwork"))
     dns_policy = spec.get("dnsPolicy", "ClusterFirst")
-    sidecar = sidecar_of(source)
+    sidecar = pods.sidecar_of(source)
     doc["source"] = {"namespace": _ns(source), "name": _name(source), "hostNetwork": host_network,
                      "dnsPolicy": dns_policy, "sidecar": sidecar}
     if host_network:
@@ -407,18 +406,6 @@ def _source(source: Obj, why: _Why, verdict: Optional[str]) -> None:
     if sidecar:
         lines.append("source: a service-mesh sidecar (%s) runs in the pod; the probe's traffic goes through it, and "
                      "mesh policies (not read here) may refuse or redirect it" % sidecar)
-
-
-def sidecar_of(pod: Obj) -> str:
-    spec = pod.get("spec") or {}
-    for c in list(spec.get("containers") or []) + list(spec.get("initContainers") or []):
-        if c.get("name") in SIDECARS:
-            return c["name"]
-    annotations = (pod.get("metadata") or {}).get("annotations") or {}
-    for key, name in (("sidecar.istio.io/status", "istio-proxy"), ("linkerd.io/proxy-version", "linkerd-proxy")):
-        if key in annotations:
-            return name
-    return ""
 
 
 # --- small helpers ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from . import container, manifests, preview
+from . import container, manifests, pods, preview
 from .cli import make_request
 from .errors import Exit, UsageError
 from .kubectl import Kubectl
@@ -26,6 +26,6 @@ def run(args: argparse.Namespace, env: dict, out: TextIO, err: TextIO) -> int:
                                                                                               args.namespace)
     name = preview.pick_name(pod, args.name, request.name_suffix)
     spec = container.Spec(name, request.image, request.pull_policy, request.targets, request.timeout,
-                          request.target_container)
+                          request.target_container, pods.ISTIO_PROXY_UID if request.bypass_mesh else None)
     out.write(preview.render(preview.body(spec, pod, args.patch_type), "yaml" if args.output == "yaml" else "json"))
     return int(Exit.OK)

@@ -58,3 +58,40 @@ def _phase_hint(name: str, ns: str, phase: str) -> str:
 
 def node_name(pod: Dict[str, Any]) -> str:
     return pod.get("spec", {}).get("nodeName", "")
+
+
+# Service-mesh proxies that run beside the app and take over its traffic.
+SIDECARS = ("istio-proxy", "linkerd-proxy", "envoy", "cilium-envoy", "kuma-sidecar", "consul-dataplane")
+# Istio's iptables leave the proxy's own UID alone (its traffic would loop otherwise), so a
+# process running as that UID goes around the sidecar: istio.io, "Traffic capture" / proxy UID.
+ISTIO_PROXY_UID = 1337
+
+
+def sidecar_of(pod: Dict[str, Any]) -> str:
+    """The name of the pod's service-mesh sidecar, or ""."""
+    spec = pod.get("spec") or {}
+    for c in list(spec.get("containers") or []) + list(spec.get("initContainers") or []):
+        if isinstance(c, dict) and c.get("name") in SIDECARS:
+            return c["name"]
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    for key, name in (("sidecar.istio.io/status", "istio-proxy"), ("linkerd.io/proxy-version", "linkerd-proxy")):
+        if key in annotations:
+            return name
+    return ""
+
+
+def sidecar_warning(pod: Dict[str, Any], bypass: bool) -> str:
+    """What a TCP verdict from this pod is worth, when a mesh proxy answers its connects."""
+    sidecar = sidecar_of(pod)
+    if not sidecar:
+        return ""
+    if bypass:
+        if sidecar == "istio-proxy":
+            return ("the probe runs as UID %d (--bypass-mesh), which Istio's traffic capture leaves alone: "
+                    "its verdicts are the network's, not the sidecar's" % ISTIO_PROXY_UID)
+        return ("--bypass-mesh runs the probe as Istio's proxy UID %d, but this pod's sidecar is %s: it may "
+                "still answer the connects itself" % (ISTIO_PROXY_UID, sidecar))
+    return ("the pod runs a service-mesh sidecar (%s), which answers TCP connects itself: a port can look open "
+            "when the destination is not%s" % (sidecar, "; --bypass-mesh probes around it (as UID %d, a change "
+                                                      "of the container's securityContext)" % ISTIO_PROXY_UID
+                                                      if sidecar == "istio-proxy" else ""))

@@ -78,6 +78,7 @@ def _document(result: RunResult) -> Dict[str, Any]:
         "targets": [_target(v) for v in result.verdicts],
         "timings": result.timings,
         "kubectlCalls": result.kubectl_calls,
+        "warnings": list(result.warnings),
     }
 
 

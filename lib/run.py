@@ -32,6 +32,7 @@ class Request(NamedTuple):
     start_timeout: float = 60.0
     target_container: Optional[str] = None
     name_suffix: Optional[str] = None   # test hook: REACH_NAME_SUFFIX
+    bypass_mesh: bool = False           # run the probe as Istio's proxy UID
 
 
 class RunResult(NamedTuple):
@@ -44,6 +45,7 @@ class RunResult(NamedTuple):
     timings: Dict[str, int]
     kubectl_calls: int
     source: Optional[Dict[str, Any]] = None   # the pod as read, for --explain
+    warnings: Tuple[str, ...] = ()             # what makes the verdicts worth less (a mesh sidecar)
 
 
 class Interrupted(ReachError):
@@ -117,7 +119,9 @@ class Run:
         suffix = req.name_suffix or container.random_suffix(self.rng)
         self.name = container.pick_name(pod, suffix, self.rng)
         spec = container.build(container.Spec(self.name, req.image, req.pull_policy, req.targets,
-                                              req.timeout, req.target_container))
+                                              req.timeout, req.target_container,
+                                              pods.ISTIO_PROXY_UID if req.bypass_mesh else None))
+        warning = pods.sidecar_warning(pod, req.bypass_mesh)
         self.ui.progress("adding ephemeral container %s (%s) to pod %s/%s"
                          % (self.name, req.image, self.namespace, self.pod_name))
         state = self._add_and_start(pod, spec)
@@ -126,7 +130,7 @@ class Run:
         self._lap("probe_ms")
         self.timings["total_ms"] = int(round((self.clock.now() - began) * 1000))
         return RunResult(self.pod_name, self.namespace, pods.node_name(pod), self.name, req.image,
-                         verdicts, dict(self.timings), kube.calls, pod)
+                         verdicts, dict(self.timings), kube.calls, pod, (warning,) if warning else ())
 
     def _add_and_start(self, pod: Dict[str, Any], spec: Dict[str, Any]) -> status.State:
         """Add the container and wait until it runs or ends; ProbeError when it cannot start.

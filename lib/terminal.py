@@ -42,6 +42,8 @@ class TerminalUi(Ui):
             for verdict in result.verdicts:  # those the log never reported
                 self.verdict(verdict)
             self.out.write(report.summary_line(result) + "\n")
+            for warning in result.warnings:
+                self.out.write("warning: %s\n" % warning)
             for verdict in result.verdicts:
                 if verdict.target in explanations:
                     lines = report.why_lines(verdict.target, verdict.outcome, explanations[verdict.target].lines)

@@ -398,3 +398,21 @@ def test_make_schema_refreshes_the_definitions_from_any_published_form(tmp_path,
     assert r.returncode == 0, r.stderr
     refreshed = json.loads(out.read_text())
     assert refreshed["kubernetes"] == "v9.99.0" and refreshed["definitions"] == kept["definitions"]
+
+
+def test_bypass_mesh_in_the_printed_patch_still_lints_restricted():
+    printed = run(["--to", "db:5432", "--print-patch", "--name", "reach-x", "--bypass-mesh"] + NO_KUBECTL)
+    (c,) = json.loads(printed.stdout)["spec"]["ephemeralContainers"]
+    assert c["securityContext"]["runAsUser"] == 1337
+    assert lint.lint(json.loads(printed.stdout), "p", None, None, "restricted") == []
+
+
+@pytest.mark.parametrize("pod,sidecar", [
+    ({"spec": {"containers": [{"name": "app"}, {"name": "linkerd-proxy"}]}}, "linkerd-proxy"),
+    ({"spec": {"initContainers": [{"name": "istio-proxy", "restartPolicy": "Always"}]}}, "istio-proxy"),
+    ({"metadata": {"annotations": {"sidecar.istio.io/status": "{}"}}, "spec": {}}, "istio-proxy"),
+    ({"spec": {"containers": [{"name": "app"}]}}, ""),
+])
+def test_sidecars_are_found_by_container_or_annotation(pod, sidecar):
+    from lib import pods
+    assert pods.sidecar_of(pod) == sidecar

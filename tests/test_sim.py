@@ -306,3 +306,20 @@ def test_ctrl_c_starts_no_patch_after_it(fleet_cluster, ports):
     time.sleep(0.5)   # a patch sent after the interruption would land by now
     added = [k for k, n in containers_per_pod(fleet_cluster).items() if n]
     assert 1 <= len(added) <= 2 and all("(pod %s)" % k in err for k in added), err
+
+
+def test_a_mesh_sidecar_is_warned_about_and_bypassed_on_request(cluster, ports):
+    opened, _ = ports
+    pods_file = os.path.join(cluster["SIM_STATE"], "pods.json")
+    pods = json.loads(open(pods_file).read())
+    pods["default/web"]["spec"]["containers"].append({"name": "istio-proxy", "image": "istio/proxyv2:1.24"})
+    with open(pods_file, "w") as f:
+        json.dump(pods, f)
+    r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    (warning,) = json.loads(r.stdout)["warnings"]
+    assert warning.startswith("the pod runs a service-mesh sidecar (istio-proxy), which answers TCP connects itself")
+    text = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "--bypass-mesh")
+    assert text.stdout.splitlines()[-1].startswith("warning: the probe runs as UID 1337 (--bypass-mesh)")
+    added = json.loads(open(pods_file).read())["default/web"]["spec"]["ephemeralContainers"]
+    assert [c["securityContext"]["runAsUser"] for c in added] == [65534, 1337]
