@@ -201,6 +201,8 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
     if argv[:1] == ["lint"]:
         from . import lintcli  # not part of a probe run's start-up
         return lintcli.main(argv[1:], prog, out, err)
+    if argv[:1] == ["history"]:
+        return _history(argv[1:], prog, out, err, env)
     predict = argv[:1] == ["explain"]
     argv = argv[1:] if predict else argv
     argv = _dry_run_words(argv)
@@ -257,6 +259,34 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         err.write("error: internal error: %s: %s; rerun with -v for the traceback and report it\n"
                   % (type(e).__name__, e))
         return int(Exit.PROBE)
+
+
+def _history(argv: List[str], prog: str, out: TextIO, err: TextIO, env: dict) -> int:
+    """`reach history POD`: the reach containers the pod has gathered, newest first."""
+    from . import history
+    p = Parser(prog=prog + " history", description="The reach containers a pod has gathered (ephemeral "
+               "containers are never removed), newest first: image, state, exit code, what each probed.")
+    p.add_argument("pod", metavar="POD")
+    for flag in ("-n", "--namespace"), ("--context",), ("--kubeconfig",):
+        p.add_argument(*flag)
+    p.add_argument("-o", "--output", default="text", choices=("text", "json", "yaml"))
+    p.add_argument("--kubectl", default=env.get("KUBECTL") or "kubectl")
+    args = p.parse_args(argv)
+    args.verbose = False
+    try:
+        pod = Kubectl(args.kubectl, args.context, args.kubeconfig, False, err, env.get("REACH_RECORD")).get_pod(
+            pod_name(args.pod), args.namespace)
+    except ReachError as e:
+        return _fail(e, args, prog, out, err)
+    found = history.rows(pod)
+    if args.output != "text":
+        out.write(report.render({"pod": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
+                                 "containers": found}, args.output))
+    elif found:
+        out.write("".join(line + "\n" for line in history.table(found)))
+    else:
+        out.write("pod %s/%s has no reach containers\n" % (pod["metadata"]["namespace"], pod["metadata"]["name"]))
+    return int(Exit.OK)
 
 
 def _dry_run_words(argv: List[str]) -> List[str]:

@@ -26,7 +26,7 @@ def complete(words: Sequence[str], parser: argparse.ArgumentParser, lint_parser:
              kube_for: Callable[[dict], Kubectl]) -> Tuple[List[str], int]:
     """Candidates and a directive for the last word of `words` (possibly empty)."""
     *done, partial = list(words) or [""]
-    if done[:1] == ["explain"]:  # the same words as a probe run
+    if done[:1] in (["explain"], ["history"]):  # a pod and flags, as for a probe run
         done = done[1:]
     in_lint = done[:1] == ["lint"]
     active = lint_parser if in_lint else parser
@@ -46,7 +46,7 @@ def complete(words: Sequence[str], parser: argparse.ArgumentParser, lint_parser:
     if _positionals(done, takes_value):
         return [], NO_FILES  # the pod is given; the rest are flags
     pods = kube_for(given).names(["get", "pods"] + _ns(given))
-    commands = ["explain", "lint"] if not list(words)[:-1] else []
+    commands = ["explain", "history", "lint"] if not list(words)[:-1] else []
     return [w for w in pods + commands if w.startswith(partial)], NO_FILES
 
 

@@ -1,0 +1,39 @@
+"""`reach history POD`: the containers a pod has gathered, replayed from a real pod JSON."""
+import json
+
+from conftest import fixture_calls
+from lib import container, history
+from lib.targets import parse_target
+
+
+def test_history_lists_the_recorded_containers_newest_first(reach):
+    r = reach("history-images")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0].split() == ["NAME", "IMAGE", "STATE", "EXIT", "STARTED", "PROBED"]
+    assert lines[1].startswith("reach-img20  debian:bookworm-slim")
+    assert "reach-img11  nicolaka/netshoot:v0.13  terminated (Error)       1" in r.out
+    assert "nc -zv -w 2 no-such-host.invalid 80" in r.out
+    pod = json.loads(fixture_calls("history-images")[0]["stdout"])
+    assert len(lines) - 1 == len(pod["spec"]["ephemeralContainers"])
+
+
+def test_history_as_json(reach):
+    doc = json.loads(reach("history-images", "-o", "json").out)
+    started = [c["started"] for c in doc["containers"]]
+    assert started == sorted(started, reverse=True) and doc["pod"] == "web-images"
+    assert {c["state"] for c in doc["containers"]} == {"terminated"}
+
+
+def test_what_reach_own_containers_probed():
+    c = container.build(container.Spec("reach-abcde", "busybox:1.36", "IfNotPresent",
+                                       [parse_target("db:5432"), parse_target("[fd00::1]:443")], 3))
+    pod = {"spec": {"ephemeralContainers": [c, {"name": "debugger", "image": "x"}]}, "status": {}}
+    (row,) = history.rows(pod)   # only reach's own
+    assert row["probed"] == "db:5432 [fd00::1]:443" and row["state"] == "waiting"
+
+
+def test_history_of_a_missing_pod_is_one_line(reach):
+    r = reach("not-found-pod", args=["history", "nope", "-n", "default"])
+    assert r.code == 3 and r.err.splitlines() == [
+        'error: pod "nope" not found in namespace "default"; check the name with kubectl get pods -n default']
