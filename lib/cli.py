@@ -335,11 +335,16 @@ def _predict_parser(prog: str) -> argparse.ArgumentParser:
 
 def _terminate_like_ctrl_c() -> None:
     """SIGTERM (a cancelled CI job, kill) takes Ctrl-C's path: kubectl calls are ended and the
-    message names the container."""
+    message names the container. Only the first signal counts: a second one (Ctrl-C twice, or
+    a job runner that signals the process and then its group) would cut the clean-up and the
+    message short."""
     def interrupt(signum: int, frame: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
     try:
-        signal.signal(signal.SIGTERM, interrupt)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, interrupt)
     except ValueError:  # not the main thread (reach used as a library)
         pass
 

@@ -205,3 +205,21 @@ def test_explain_has_its_own_help():
 def test_the_demo_gives_no_hint_it_cannot_follow():
     out = run(["--demo"])
     assert out.returncode == 1 and "hint: --explain" not in out.stderr
+
+
+def test_a_second_signal_does_not_cut_the_message_short(tmp_path, stub_bin):
+    """A job runner that signals reach and then its process group; Ctrl-C pressed twice."""
+    meta = json.loads(open(os.path.join(ROOT, "fixtures", "timeout.jsonl")).readline())["meta"]
+    env = stub_env(tmp_path, "timeout", meta["suffix"], speed="1", bindir=stub_bin)
+    proc = subprocess.Popen(REACH + meta["args"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    journal = tmp_path / "stub-journal.jsonl"
+    deadline = time.time() + 20
+    while time.time() < deadline and not (journal.exists() and '"logs"' in journal.read_text()):
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.terminate()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "ephemeral container reach-0d4ft stays in pod web-timeout" in err and "Traceback" not in err
