@@ -333,6 +333,10 @@ def _predict_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
+def _ignore(signum: int, frame: object) -> None:
+    pass
+
+
 def _terminate_like_ctrl_c() -> None:
     """SIGTERM (a cancelled CI job, kill) takes Ctrl-C's path: kubectl calls are ended and the
     message names the container. Only the first signal counts: a second one (Ctrl-C twice, or
@@ -340,7 +344,9 @@ def _terminate_like_ctrl_c() -> None:
     message short."""
     def interrupt(signum: int, frame: object) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
+            # a handler that does nothing, not SIG_IGN: a signal already on its way to Python
+            # would otherwise be reported ("ignored due to race condition") as an error
+            signal.signal(sig, _ignore)
         raise KeyboardInterrupt
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -159,6 +159,10 @@ def run_all(todo: Sequence[Job], make_kube: Callable[[], Kubectl], base: Request
     return [outcomes[job.key] for job in todo]
 
 
+def _ignore(signum: int, frame: Any) -> None:
+    """Not SIG_IGN: a signal already pending for Python would then be reported as an error."""
+
+
 class _signals_held:
     """SIGINT and SIGTERM ignored for a while (main thread only; elsewhere a no-op)."""
 
@@ -166,7 +170,7 @@ class _signals_held:
         self.saved = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                self.saved.append((sig, signal.signal(sig, signal.SIG_IGN)))
+                self.saved.append((sig, signal.signal(sig, _ignore)))
             except ValueError:   # not the main thread
                 pass
 
