@@ -83,7 +83,6 @@ class Run:
         self.namespace = request.namespace or ""
         self.name = ""
         self.added = False
-        self.adding = False
         self.timings: Dict[str, int] = {}
         self._mark = 0.0
         self.prefetched = pod   # a fan-out lists its pods at once: no get per pod
@@ -146,7 +145,6 @@ class Run:
                 feed = self.shared[1]
             else:
                 watch = self.kube.watch_state(self.pod_name, self.namespace, self.name, feed.put, on_end=feed.close)
-            self.adding = True   # from here on, an interruption may leave the container in the pod
             try:
                 self.kube.add_ephemeral(pod, spec)
             except KubeError as e:

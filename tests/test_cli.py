@@ -122,7 +122,8 @@ def test_real_kubectl_discovers_and_runs_the_plugin(tmp_path):
     assert bad.returncode == 2 and "(see kubectl reach --help)" in bad.stderr
 
 
-def test_ctrl_c_names_the_container_and_exits_130(tmp_path, stub_bin):
+def probing_timeout_fixture(tmp_path, stub_bin):
+    """reach replaying timeout.jsonl at its recorded pace, in a session of its own, once it reads logs."""
     meta = json.loads(open(os.path.join(ROOT, "fixtures", "timeout.jsonl")).readline())["meta"]
     env = stub_env(tmp_path, "timeout", meta["suffix"], speed="1", bindir=stub_bin)
     proc = subprocess.Popen(REACH + meta["args"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -132,6 +133,11 @@ def test_ctrl_c_names_the_container_and_exits_130(tmp_path, stub_bin):
     while time.time() < deadline and not (journal.exists() and '"logs"' in journal.read_text()):
         time.sleep(0.05)
     time.sleep(0.2)
+    return proc
+
+
+def test_ctrl_c_names_the_container_and_exits_130(tmp_path, stub_bin):
+    proc = probing_timeout_fixture(tmp_path, stub_bin)
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole foreground group
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
@@ -209,15 +215,7 @@ def test_the_demo_gives_no_hint_it_cannot_follow():
 
 def test_a_second_signal_does_not_cut_the_message_short(tmp_path, stub_bin):
     """A job runner that signals reach and then its process group; Ctrl-C pressed twice."""
-    meta = json.loads(open(os.path.join(ROOT, "fixtures", "timeout.jsonl")).readline())["meta"]
-    env = stub_env(tmp_path, "timeout", meta["suffix"], speed="1", bindir=stub_bin)
-    proc = subprocess.Popen(REACH + meta["args"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    journal = tmp_path / "stub-journal.jsonl"
-    deadline = time.time() + 20
-    while time.time() < deadline and not (journal.exists() and '"logs"' in journal.read_text()):
-        time.sleep(0.05)
-    time.sleep(0.2)
+    proc = probing_timeout_fixture(tmp_path, stub_bin)
     proc.terminate()
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=20)

@@ -254,20 +254,26 @@ def test_a_partial_failure_is_reported_per_pod(fleet_cluster, ports):
     assert lines[0] == "✓ default/web-1 127.0.0.1:%d open" % opened
 
 
-def test_ctrl_c_during_a_fan_out_names_every_container_added(fleet_cluster, ports):
+def interrupted_fan_out(env, opened, parallel):
+    """A fan-out over app=web, interrupted as a terminal does once its first container is in."""
     import signal
     import time
-    opened, _ = ports
-    fleet_cluster["SIM_START_DELAY"] = "30,30"     # containers that never start while the test runs
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "reach.py"), "-l", "app=web", "--to",
-                             "127.0.0.1:%d" % opened, "--parallel", "2"], env=fleet_cluster, stdout=subprocess.PIPE,
+                             "127.0.0.1:%d" % opened, "--parallel", str(parallel)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 20
-    while time.time() < deadline and sum(containers_per_pod(fleet_cluster).values()) < 1:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)   # as a terminal does: the whole foreground group
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
+    while time.time() < deadline and sum(containers_per_pod(env).values()) < 1:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)   # the whole foreground group
+    _, err = proc.communicate(timeout=20)
+    return proc.returncode, err
+
+
+def test_ctrl_c_during_a_fan_out_names_every_container_added(fleet_cluster, ports):
+    opened, _ = ports
+    fleet_cluster["SIM_START_DELAY"] = "30,30"     # containers that never start while the test runs
+    code, err = interrupted_fan_out(fleet_cluster, opened, 2)
+    assert code == 130, err
     added = [k for k, n in containers_per_pod(fleet_cluster).items() if n]
     assert added and "Traceback" not in err
     for key in added:   # each named, as added or as perhaps added (its patch was under way)
@@ -290,19 +296,11 @@ def test_without_rights_to_watch_a_fan_out_polls(fleet_cluster, ports):
 
 
 def test_ctrl_c_starts_no_patch_after_it(fleet_cluster, ports):
-    import signal
     import time
     opened, _ = ports
     fleet_cluster.update(SIM_API="0.3", SIM_START_DELAY="30,30")
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "reach.py"), "-l", "app=web", "--to",
-                             "127.0.0.1:%d" % opened, "--parallel", "1"], env=fleet_cluster, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 20
-    while time.time() < deadline and sum(containers_per_pod(fleet_cluster).values()) < 1:
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
+    code, err = interrupted_fan_out(fleet_cluster, opened, 1)
+    assert code == 130, err
     time.sleep(0.5)   # a patch sent after the interruption would land by now
     added = [k for k, n in containers_per_pod(fleet_cluster).items() if n]
     assert 1 <= len(added) <= 2 and all("(pod %s)" % k in err for k in added), err
