@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import traceback
 from typing import List, NoReturn, Optional, Sequence, TextIO
@@ -333,26 +332,9 @@ def _predict_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
-def _ignore(signum: int, frame: object) -> None:
-    pass
-
-
 def _terminate_like_ctrl_c() -> None:
-    """SIGTERM (a cancelled CI job, kill) takes Ctrl-C's path: kubectl calls are ended and the
-    message names the container. Only the first signal counts: a second one (Ctrl-C twice, or
-    a job runner that signals the process and then its group) would cut the clean-up and the
-    message short."""
-    def interrupt(signum: int, frame: object) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            # a handler that does nothing, not SIG_IGN: a signal already on its way to Python
-            # would otherwise be reported ("ignored due to race condition") as an error
-            signal.signal(sig, _ignore)
-        raise KeyboardInterrupt
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, interrupt)
-    except ValueError:  # not the main thread (reach used as a library)
-        pass
+    from . import interrupts
+    interrupts.install()
 
 
 def _fail(e: ReachError, args: argparse.Namespace, prog: str, out: TextIO, err: TextIO) -> int:

@@ -7,7 +7,6 @@ Ctrl-C ends every kubectl call and says which containers were added.
 from __future__ import annotations
 
 import random
-import signal
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -136,17 +135,17 @@ def run_all(todo: Sequence[Job], make_kube: Callable[[], Kubectl], base: Request
             for f in done:
                 outcomes[futures[f].key] = f.result()
     except KeyboardInterrupt:
-        with _signals_held():   # a second Ctrl-C must not cut the clean-up, or the names
-            cancel.set()
-            for f in futures:
-                f.cancel()
-            with lock:
-                for kube in kubes:
-                    kube.abort()
-            pool.shutdown(wait=True)
-            with lock:
-                added = sorted("%s (pod %s)" % (r.name, key) for key, r in runs.items() if r.added)
-                maybe = sorted("%s (pod %s)" % (r.name, key) for key, r in runs.items() if r.kube.wrote and not r.added)
+        # A second signal is ignored (interrupts): the clean-up and the names complete.
+        cancel.set()
+        for f in futures:
+            f.cancel()
+        with lock:
+            for kube in kubes:
+                kube.abort()
+        pool.shutdown(wait=True)
+        with lock:
+            added = sorted("%s (pod %s)" % (r.name, key) for key, r in runs.items() if r.added)
+            maybe = sorted("%s (pod %s)" % (r.name, key) for key, r in runs.items() if r.kube.wrote and not r.added)
         said = (["ephemeral containers added: " + ", ".join(added)] if added else []) + \
             (["being added, so perhaps added: " + ", ".join(maybe)] if maybe else [])
         raise Interrupted("interrupted" + (": " + "; ".join(said) if said else " before any container was added"),
@@ -157,26 +156,6 @@ def run_all(todo: Sequence[Job], make_kube: Callable[[], Kubectl], base: Request
             w.stop(collect=False)
     pool.shutdown(wait=True)
     return [outcomes[job.key] for job in todo]
-
-
-def _ignore(signum: int, frame: Any) -> None:
-    """Not SIG_IGN: a signal already pending for Python would then be reported as an error."""
-
-
-class _signals_held:
-    """SIGINT and SIGTERM ignored for a while (main thread only; elsewhere a no-op)."""
-
-    def __enter__(self) -> None:
-        self.saved = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self.saved.append((sig, signal.signal(sig, _ignore)))
-            except ValueError:   # not the main thread
-                pass
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self.saved:
-            signal.signal(sig, handler)
 
 
 MAX_THREADS = 256

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, TextIO, Tuple
 
-from . import apierrors, container
+from . import apierrors, container, interrupts
 from .errors import KubeError
 
 # Negative codes are signals (the watchdog's SIGTERM, an OOM kill): sh would raise on them.
@@ -111,16 +111,22 @@ class Kubectl:
         argv = self._argv(args)
         started = time.time()
         self._take_slot()
+        proc = None
         try:
-            proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True, _return_cmd=True)
-            self.wrote = self.wrote or args[0] in ("patch", "replace")   # the pod may change from here on
-            self.live.append(proc)
-            try:
-                with _Watchdog(proc, timeout) as watchdog:
-                    proc.wait()
-            finally:
-                self.live.remove(proc)
+            # Started and on record, or neither; an interrupt held meanwhile arrives at the end of
+            # the block, and the watchdog's exit ends the process then as on any interrupt.
+            with _Watchdog.later(timeout) as watchdog:
+                with interrupts.deferred():
+                    proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True,
+                               _return_cmd=True)
+                    self.wrote = self.wrote or args[0] in ("patch", "replace")   # the pod may change from here
+                    self.live.append(proc)
+                    self._end_if_cancelled(proc)
+                    watchdog.watch(proc)
+                proc.wait()
         finally:
+            if proc is not None and proc in self.live:
+                self.live.remove(proc)
             if self.slots:
                 self.slots.release()
         if watchdog.expired:
@@ -138,13 +144,24 @@ class Kubectl:
         slots = self.slots if slot else None
         if slots:
             self._take_slot()
+        call = None
         try:
-            call = Background(self._cmd(), self._argv(args), on_line, until, self.recorder, on_end, slots, self.live)
-        except BaseException:
-            if slots:
+            with interrupts.deferred():   # started and on record, or neither
+                call = Background(self._cmd(), self._argv(args), on_line, until, self.recorder, on_end, slots,
+                                  self.live)
+                self._end_if_cancelled(call.proc, group=True)
+        except BaseException:   # an interrupt held while it started: end it, as its caller never saw it
+            if call is not None:
+                call.stop(collect=False)
+            elif slots:
                 slots.release()
             raise
         return call
+
+    def _end_if_cancelled(self, proc: Any, group: bool = False) -> None:
+        """A process another thread started while abort() ran: it missed the list, so end it here."""
+        if self.cancel is not None and self.cancel.is_set():
+            _end_group(proc) if group else _terminate(proc)
 
     def _take_slot(self) -> None:
         """Wait for a fan-out's slot; an interruption while waiting starts nothing."""
@@ -396,17 +413,28 @@ class _Watchdog:
         self.timer = threading.Timer(timeout, self._expire)
         self.timer.daemon = True
 
+    @classmethod
+    def later(cls, timeout: float) -> _Watchdog:
+        """One for a process not started yet: watch() hands it over."""
+        return cls(None, timeout)
+
+    def watch(self, proc: Any) -> None:
+        self.proc = proc
+        self.timer.start()
+
     def _expire(self) -> None:
         self.expired = True
         _terminate(self.proc)
 
     def __enter__(self) -> _Watchdog:
-        self.timer.start()
+        if self.proc is not None:
+            self.timer.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.timer.cancel()
-        _terminate(self.proc)
+        if self.proc is not None:
+            _terminate(self.proc)
 
 
 def state_template(name: str, keyed: bool = False) -> str:

@@ -102,3 +102,68 @@ def test_the_real_kubectl_parses_the_watch_templates(tmp_path):
         server.wait()
     assert (one.returncode, one.stdout) == (0, "723 \n"), one.stderr
     assert many.returncode == 0 and many.stdout.startswith("default/web 723 \n"), many.stderr
+
+
+def test_an_interrupt_waits_until_a_process_is_started_and_on_record():
+    """A signal inside deferred() is held and raised on the way out; a second one is ignored."""
+    from lib import interrupts
+    saved = dict(interrupts._state)
+    try:
+        interrupts._state.update(depth=0, pending=False, fired=False)
+        reached_end = False
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.deferred():
+                interrupts._handler(15, None)     # held, not raised here
+                reached_end = True
+        assert reached_end and interrupts._state["fired"]
+        interrupts._handler(2, None)              # the second signal: nothing happens
+    finally:
+        interrupts._state.update(saved)
+
+
+def test_a_process_started_while_interrupted_is_ended_by_its_starter(tmp_path):
+    from lib import interrupts
+    pids = tmp_path / "pids"
+    kube = Kubectl(fake_kubectl(tmp_path, 'echo $$ >> "%s"; exec sleep 30' % pids))
+    saved = dict(interrupts._state)
+    original = interrupts.deferred
+
+    def interrupted_on_the_way_out():   # as if the signal came while the process started
+        return _held_interrupt(original)
+    try:
+        interrupts._state.update(depth=0, pending=False, fired=False)
+        interrupts.deferred = interrupted_on_the_way_out
+        with pytest.raises(KeyboardInterrupt):
+            kube.start(["get", "pod", "web", "--watch"], lambda line: None)
+        interrupts._state.update(fired=False)   # a fresh run's first signal
+        with pytest.raises(KeyboardInterrupt):
+            kube.run(["get", "pod", "web"])
+    finally:
+        interrupts.deferred = original
+        interrupts._state.update(saved)
+    import time
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+            return open("/proc/%d/stat" % pid).read().split()[2] != "Z"
+        except OSError:
+            return False
+    started = [int(x) for x in pids.read_text().split()] if pids.exists() else []
+    deadline = time.time() + 5
+    while time.time() < deadline and any(alive(p) for p in started):
+        time.sleep(0.05)
+    assert len(started) == 2 and not any(alive(p) for p in started) and kube.live == []
+
+
+def _held_interrupt(original):
+    from contextlib import contextmanager
+
+    from lib import interrupts
+
+    @contextmanager
+    def held():
+        with original():
+            yield
+            interrupts._handler(2, None)   # arrives inside: held, then raised at the end
+    return held()
