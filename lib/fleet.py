@@ -119,6 +119,11 @@ def run_all(todo: Sequence[Job], make_kube: Callable[[], Kubectl], base: Request
         except ReachError as e:
             progress(job.key, "failed")
             return PodOutcome(meta["namespace"], meta["name"], run.name if run.added else "", [], job.expects, e)
+        except Exception as e:   # a bug, or the system (too many open files): this pod's error, not the run's
+            progress(job.key, "failed")
+            error = ReachError("internal error: %s: %s" % (type(e).__name__, e), "rerun with -v and report it",
+                               Exit.PROBE)
+            return PodOutcome(meta["namespace"], meta["name"], run.name if run.added else "", [], job.expects, error)
 
     outcomes: Dict[str, PodOutcome] = {}
     watches: List[Any] = []

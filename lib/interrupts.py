@@ -35,18 +35,36 @@ def install() -> None:
         pass
 
 
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 @contextmanager
 def deferred() -> Iterator[None]:
-    """No KeyboardInterrupt inside; one that arrived meanwhile is raised on the way out."""
-    if threading.current_thread() is not threading.main_thread():
-        yield   # handlers run in the main thread only: other threads are never interrupted
-        return
-    _state["depth"] += 1
+    """No KeyboardInterrupt inside; one that arrived meanwhile is raised on the way out.
+
+    The signals are also blocked in the thread that starts the process, so the forked child
+    (a copy of reach until it execs kubectl) inherits them blocked: see in_child().
+    """
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    main = threading.current_thread() is threading.main_thread()
+    if main:   # handlers run in the main thread only: other threads are never interrupted
+        _state["depth"] += 1
     try:
         yield
     finally:
-        _state["depth"] -= 1
-        if not _state["depth"] and _state["pending"]:
-            _state["pending"] = False
-            _state["fired"] = True
-            raise KeyboardInterrupt
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if main:
+            _state["depth"] -= 1
+            if not _state["depth"] and _state["pending"]:
+                _state["pending"] = False
+                _state["fired"] = True
+                raise KeyboardInterrupt
+
+
+def in_child() -> None:
+    """Between fork and exec (sh's _preexec_fn): the child is kubectl-to-be, not reach. A Ctrl-C
+    sent to the group then ends it, as it would end kubectl, instead of running reach's handler
+    in a copy of reach."""
+    for sig in _SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)

@@ -118,7 +118,7 @@ class Kubectl:
             with _Watchdog.later(timeout) as watchdog:
                 with interrupts.deferred():
                     proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True,
-                               _return_cmd=True)
+                               _return_cmd=True, _preexec_fn=interrupts.in_child)
                     self.wrote = self.wrote or args[0] in ("patch", "replace")   # the pod may change from here
                     self.live.append(proc)
                     self._end_if_cancelled(proc)
@@ -327,7 +327,8 @@ class Background:
         # A process group of its own: stop() ends kubectl and anything it started, and a
         # terminal's Ctrl-C reaches reach, which then ends it (see stop()).
         self.proc = cmd(*argv, _bg=True, _out=self._out, _ok_code=ALL_EXIT_CODES, _tty_out=False,
-                        _return_cmd=True, _decode_errors="replace", _new_group=True)
+                        _return_cmd=True, _decode_errors="replace", _new_group=True,
+                        _preexec_fn=interrupts.in_child)
         if self.live is not None:
             self.live.append(self.proc)
         self.waiter = threading.Thread(target=self._wait_process, daemon=True)
