@@ -10,7 +10,7 @@ import sys
 import traceback
 from typing import List, NoReturn, Optional, Sequence, TextIO
 
-from . import __version__, container, report
+from . import __version__, container, preview, report
 from .errors import Exit, ReachError, UsageError
 from .kubectl import Kubectl
 from .run import Request, Run, exit_code
@@ -132,7 +132,7 @@ def build_parser(prog: str, predict: bool = False) -> argparse.ArgumentParser:
                      help="--dry-run, --dry-run=client or --dry-run client: --print-patch, as kubectl spells it")
     dry.add_argument("--pod-file", metavar="FILE",
                      help="the pod as kubectl get pod -o json|yaml prints it ('-': stdin); no cluster needed")
-    dry.add_argument("--patch-type", choices=("strategic", "replace"), default="strategic",
+    dry.add_argument("--patch-type", choices=preview.PATCH_TYPES, default="strategic",
                      help="strategic (default), or replace: the whole pod, as PUT with kubectl < 1.32")
     dry.add_argument("--name", help="container name to print (default: reach-<random>); fixed for golden files")
     p.add_argument("--version", action="version", version="%(prog)s " + __version__)

@@ -22,7 +22,6 @@ class Cluster(NamedTuple):
     policies: Sequence[Obj] = ()
     namespaces: Optional[Dict[str, Dict[str, str]]] = None   # None: not read, or not readable
     forbidden: Tuple[Tuple[str, str], ...] = ()               # (namespace, kind); "" is the cluster scope
-    read: Tuple[str, ...] = ()                                 # the namespaces whose objects were listed
 
     def denied(self, kind: str, namespace: str) -> bool:
         return (namespace, kind) in self.forbidden

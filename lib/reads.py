@@ -40,7 +40,7 @@ def read(kube: Kubectl, source: Dict[str, Any], targets: Sequence[Target]) -> ex
             namespace(ns)
     for t in targets:
         host = explain.normal_host(t.host)
-        if not explain.is_ip(host) or explain.destination(host, source_ns, _cluster(by_kind, None, forbidden, done))\
+        if not explain.is_ip(host) or explain.destination(host, source_ns, _cluster(by_kind, None, forbidden))\
                 .kind != "ip":
             continue
         for args, kind in ((["services", "-A", "--field-selector", "spec.clusterIP=" + host], "Service"),
@@ -60,14 +60,13 @@ def read(kube: Kubectl, source: Dict[str, Any], targets: Sequence[Target]) -> ex
             deny("", ["namespaces"])
         else:
             namespaces = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in items}
-    return _cluster(by_kind, namespaces, forbidden, done)
+    return _cluster(by_kind, namespaces, forbidden)
 
 
-def _cluster(by_kind: Dict[str, List[Dict[str, Any]]], namespaces, forbidden: List[Tuple[str, str]],
-             read: List[str]) -> explain.Cluster:
+def _cluster(by_kind: Dict[str, List[Dict[str, Any]]], namespaces,
+             forbidden: List[Tuple[str, str]]) -> explain.Cluster:
     return explain.Cluster(pods=by_kind["Pod"], services=by_kind["Service"], slices=by_kind["EndpointSlice"],
-                           policies=by_kind["NetworkPolicy"], namespaces=namespaces, forbidden=tuple(forbidden),
-                           read=tuple(read))
+                           policies=by_kind["NetworkPolicy"], namespaces=namespaces, forbidden=tuple(forbidden))
 
 
 def _has_namespace_selector(policy: Dict[str, Any]) -> bool:
