@@ -3,8 +3,8 @@ PYTHON ?= python3
 
 .PHONY: test demo lint compat fixtures record-local dist schema bench install clean
 
-test:            ## the whole suite: replayed real recordings, no cluster, no network
-	$(PYTHON) -m pytest
+test:            ## the whole suite: replayed real recordings, no cluster, no network; 4 workers (most tests wait)
+	$(PYTHON) -m pytest -n 4
 
 demo:            ## replay a recorded real session (no cluster needed; exits 1: one target refused, one dns)
 	$(PYTHON) reach.py --demo || test $$? = 1
@@ -16,6 +16,7 @@ lint:            ## style and obvious bugs; the oldest Python the tool runs on; 
 	$(PYTHON) reach.py lint tests/golden/patch.json tests/golden/patch.yaml --level restricted
 	$(PYTHON) reach.py lint tests/golden/patch.json tests/golden/patch.yaml tests/golden/replace.json \
 	    --pod-file tests/golden/pod.json --level baseline
+	$(PYTHON) reach.py lint tests/golden/copy.json --level baseline
 
 compat:          ## what the runtime needs is Python 3.8 (jump hosts lag); vermin reads the code, runs nothing
 	vermin --no-tips --violations --eval-annotations -t=3.8- reach.py lib

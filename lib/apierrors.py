@@ -51,13 +51,21 @@ def classify(stderr: str, pod: str, namespace: str, step: str, container: str = 
     if "(NotFound)" in text and ('namespaces "%s" not found' % namespace) in text:
         return KubeError('namespace "%s" not found' % namespace,
                          "check -n (kubectl get namespaces) or --context", reason="NamespaceNotFound", stderr=text)
+    if "(NotFound)" in text and ('nodes "%s" not found' % pod) in text:
+        return KubeError('node "%s" not found' % pod, "list them with kubectl get nodes", reason="NodeNotFound",
+                         stderr=text)
+    if "(AlreadyExists)" in text:
+        return KubeError('pod "%s" already exists in namespace "%s"' % (pod, namespace),
+                         "choose another name, or delete it: kubectl delete pod %s -n %s" % (pod, namespace),
+                         reason="AlreadyExists", stderr=text)
     if "(NotFound)" in text and ('pods "%s" not found' % pod) in text:
         return KubeError('pod "%s" not found in namespace "%s"' % (pod, namespace),
                          "check the name with kubectl get pods -n %s" % namespace, reason="PodNotFound", stderr=text)
     if "(Forbidden)" in text:
         security = _POD_SECURITY.search(text)
         if security:
-            return _pod_security(security.group(1), security.group(2).strip(), namespace, container, text)
+            return _pod_security(security.group(1), security.group(2).strip(), namespace, container, text,
+                                 created=step == "create")
         rbac = _FORBIDDEN.search(text)
         if rbac:
             return _forbidden(rbac.group(1), rbac.group(2), rbac.group(3), namespace, step, text)
@@ -110,6 +118,12 @@ def _forbidden(user: str, verb: str, resource: str, namespace: str, step: str, t
             verb, " (kubectl < 1.32 replaces the list with a PUT)" if verb == "update" else "")
     elif resource == "pods/log":
         hint = "ask for get on pods/log to read the probe's output"
+    elif resource == "pods/exec":
+        hint = "--reuse runs its probe with kubectl exec: ask for create on pods/exec"
+    elif resource == "pods" and verb in ("create", "delete"):
+        hint = "--copy-to and node/NAME create a pod and delete it after: ask for create and delete on pods"
+    elif resource == "nodes":
+        hint = "node/NAME reads the node for its taints: ask for get on nodes"
     else:
         hint = "reach needs: %s" % RBAC_NEEDED
     return KubeError(message, hint, reason="Forbidden", stderr=text)
@@ -125,8 +139,13 @@ def violating_containers(rules: str) -> List[str]:
     return names
 
 
-def _pod_security(level: str, rules: str, namespace: str, container: str, text: str) -> KubeError:
-    message = 'PodSecurity "%s" of namespace "%s" rejected the ephemeral container: %s' % (level, namespace, rules)
+def _pod_security(level: str, rules: str, namespace: str, container: str, text: str,
+                  created: bool = False) -> KubeError:
+    what = "the pod reach creates" if created else "the ephemeral container"
+    message = 'PodSecurity "%s" of namespace "%s" rejected %s: %s' % (level, namespace, what, rules)
+    if created:
+        return KubeError(message, "a copy keeps the original pod's settings; probe from a namespace whose level "
+                         "allows them", reason="PodSecurity", stderr=text)
     others = [n for n in violating_containers(rules) if n != container]
     if others:
         hint = ("the pod already holds non-compliant container(s) %s; PodSecurity checks the whole pod on every "

@@ -8,13 +8,13 @@ import argparse
 import os
 import sys
 import traceback
-from typing import List, NoReturn, Optional, Sequence, TextIO
+from typing import Any, List, NoReturn, Optional, Sequence, TextIO
 
 from . import __version__, container, preview, report
 from .errors import Exit, ReachError, UsageError
 from .kubectl import Kubectl
 from .run import Request, Run, exit_code
-from .targets import Target, parse_duration, parse_target
+from .targets import Target, parse_dns, parse_duration, parse_target
 from .terminal import TerminalUi
 
 DEFAULT_PARALLEL = 10   # kubectl processes a fan-out runs at once
@@ -26,6 +26,9 @@ examples:
 
   # machine-readable, for CI (exit code 0 only if every target is open)
   {prog} web -n shop --to db:5432 -o json
+
+  # UDP (open means: not refused), a name lookup with the pod's resolver, an HTTP status code
+  {prog} web -n shop --to udp://kube-dns.kube-system:53 --dns db --to http://api:8080/healthz
 
   # share the process namespace of one container, with another probe image
   {prog} web -n shop --to 10.0.0.5:8080 --target app --image nicolaka/netshoot:v0.13
@@ -46,7 +49,7 @@ examples:
 
 exit codes:
   0    every target reachable
-  1    at least one target not reachable (refused, timeout, dns, unreachable)
+  1    at least one target not reachable (refused, timeout, dns, unreachable, tls)
   2    usage error
   3    Kubernetes or kubectl error (not found, forbidden, unsupported, rejected)
   4    the probe could not run or could not decide (image pull, start error, deadline)
@@ -81,16 +84,22 @@ def build_parser(prog: str, predict: bool = False) -> argparse.ArgumentParser:
         usage="%(prog)s POD --to HOST:PORT [--to HOST:PORT ...] [-n NAMESPACE] [flags]",
         description="Can this pod reach that host:port, right now, from inside its own network namespace?\n"
                     "Adds one ephemeral container to the running pod, probes every target from it, and\n"
-                    "prints a verdict per target: open, refused, timeout, dns, unreachable or error.",
+                    "prints a verdict per target: open, refused, timeout, dns, unreachable, tls or error.",
         epilog=EXAMPLES.format(prog=prog))
     p.add_argument("pod", nargs="?", metavar="POD", help="the running pod to probe from")
     p.add_argument("--to", action="append", default=[], metavar="HOST:PORT",
-                   help="target to probe (repeatable, or comma-separated); IPv6 as [::1]:443")
+                   help="target to probe (repeatable, or comma-separated); IPv6 as [::1]:443; also udp://HOST:PORT, "
+                        "http(s)://HOST[:PORT]/PATH (the status code)")
+    p.add_argument("--dns", action="append", default=[], metavar="NAME",
+                   help="a name to resolve with the pod's resolver and search domains (repeatable, or comma-separated)")
+    p.add_argument("--insecure", action="store_true",
+                   help="https:// targets: do not verify the server's certificate")
     p.add_argument("-n", "--namespace", help="the pod's namespace (default: the context's namespace)")
     p.add_argument("--context", help="kubeconfig context to use")
     p.add_argument("--kubeconfig", help="path to the kubeconfig file")
     p.add_argument("--image", default=container.DEFAULT_IMAGE,
-                   help="probe image, with sh and nc (default: %(default)s)")
+                   help="probe image, with sh and nc (udp: nc -u; --dns: getent or nslookup; http(s): curl or wget) "
+                        "(default: %(default)s)")
     p.add_argument("--image-pull-policy", default=container.DEFAULT_PULL_POLICY,
                    choices=container.PULL_POLICIES, help="default: %(default)s")
     p.add_argument("--timeout", default="3s", help="connect timeout per target: 5, 5s, 1m (default: %(default)s)")
@@ -101,6 +110,20 @@ def build_parser(prog: str, predict: bool = False) -> argparse.ArgumentParser:
                         "container's securityContext)")
     p.add_argument("--target", metavar="CONTAINER",
                    help="share the process namespace of this container (targetContainerName)")
+    ways = p.add_argument_group("other ways to reach (default: one ephemeral container per run)")
+    ways.add_argument("--reuse", action="store_true",
+                      help="probe with kubectl exec in a running reach agent of the pod; without one, add an "
+                           "agent that idles --keep-alive after its probe")
+    ways.add_argument("--keep-alive", metavar="DURATION",
+                      help="with --reuse: how long a new agent idles without use before it ends (default: 10m)")
+    ways.add_argument("--copy-to", metavar="NAME",
+                      help="probe from a copy of the pod named NAME (the pod is only read); deleted afterwards")
+    ways.add_argument("--isolate", action="store_true", help="with --copy-to: the copy drops the pod's labels")
+    ways.add_argument("--same-node", action="store_true", help="with --copy-to: the copy runs on the pod's node")
+    ways.add_argument("--share-processes", action="store_true",
+                      help="with --copy-to: the copy's containers share one process namespace")
+    ways.add_argument("--keep", action="store_true",
+                      help="with --copy-to or node/NAME: keep the pod reach created instead of deleting it")
     p.add_argument("-o", "--output", default="text", choices=("text", "json", "yaml"), help="default: text")
     p.add_argument("-v", "--verbose", action="store_true", help="show each kubectl command; tracebacks on bugs")
     p.add_argument("--kubectl", default=os.environ.get("KUBECTL") or "kubectl",
@@ -149,6 +172,43 @@ def pod_name(text: str) -> str:
     return text
 
 
+def pod_mode(args: argparse.Namespace) -> Any:
+    """--copy-to or node/NAME: a PodMode, checked against the flags that go with it; None otherwise."""
+    kind, slash, node = (args.pod or "").partition("/")
+    is_node = bool(slash) and kind in ("node", "nodes", "no")
+    given = [flag for flag, on in (("--isolate", args.isolate), ("--same-node", args.same_node),
+                                   ("--share-processes", args.share_processes)) if on]
+    if given and not args.copy_to:
+        raise UsageError("%s goes with --copy-to NAME" % given[0])
+    if args.keep and not (args.copy_to or is_node):
+        raise UsageError("--keep goes with --copy-to NAME or node/NAME: an ephemeral container always stays")
+    if args.keep_alive and not args.reuse:
+        raise UsageError("--keep-alive goes with --reuse")
+    if not (args.copy_to or is_node):
+        return None
+    if is_node and not node:
+        raise UsageError("%r names no node: give node/NAME (kubectl get nodes)" % args.pod)
+    if is_node and args.copy_to:
+        raise UsageError("--copy-to copies a pod; node/%s probes from the node's host network: give one" % node)
+    if args.copy_to and not container.is_valid_name(args.copy_to) and not _is_subdomain(args.copy_to):
+        raise UsageError("--copy-to %r is not a valid pod name (lower case letters, digits, '-' and '.')"
+                         % args.copy_to)
+    for flag, on in (("--reuse", args.reuse), ("--target", args.target and is_node),
+                     ("--bypass-mesh", args.bypass_mesh and is_node), ("--explain", args.explain and is_node),
+                     ("-l", args.selector), ("-A", args.all_namespaces), ("-f", args.filename), ("--junit", args.junit),
+                     ("--tap", args.tap), ("--one", args.one), ("--parallel", args.parallel),
+                     ("--patch-type", args.patch_type != "strategic")):
+        if on:
+            raise UsageError("%s does not go with %s" % (flag, "node/NAME" if is_node else "--copy-to"))
+    from .podrun import PodMode
+    return PodMode(copy_to=args.copy_to or "", node=node if is_node else "", isolate=args.isolate,
+                   same_node=args.same_node, share_processes=args.share_processes, keep=args.keep)
+
+
+def _is_subdomain(name: str) -> bool:
+    return len(name) <= 253 and all(container.is_valid_name(part) for part in name.split("."))
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -169,27 +229,51 @@ def parse_targets(values: Sequence[str]) -> List[Target]:
     return targets
 
 
+def request_targets(args: argparse.Namespace) -> List[Target]:
+    """--to, then --dns: every target once."""
+    targets = parse_targets(args.to)
+    for value in getattr(args, "dns", None) or []:
+        for name in value.split(","):
+            target = parse_dns(name)
+            if target not in targets:
+                targets.append(target)
+    return targets
+
+
 def make_request(args: argparse.Namespace, env: dict, need_pod: bool = True) -> Request:
     """Validate everything before anything touches the cluster."""
     if not args.pod and need_pod:
         raise UsageError("missing POD: name the running pod to probe from")
-    if not args.to:
-        raise UsageError("missing --to: name at least one target, e.g. --to db:5432")
+    if not args.to and not getattr(args, "dns", None):
+        raise UsageError("missing --to: name at least one target, e.g. --to db:5432 (or a name to resolve: --dns db)")
     if not args.image or args.image != args.image.strip():
         raise UsageError("--image %r: give an image reference without surrounding spaces, e.g. busybox:1.36"
                          % args.image)
     suffix = env.get("REACH_NAME_SUFFIX") or None
     if suffix and not container.is_valid_name(container.NAME_PREFIX + suffix):
         raise UsageError("REACH_NAME_SUFFIX %r does not make a valid container name" % suffix)
-    return Request(pod=pod_name(args.pod or ""), namespace=args.namespace, targets=parse_targets(args.to),
+    node = (args.pod or "").partition("/")[0] in ("node", "nodes", "no")
+    return Request(pod="" if node else pod_name(args.pod or ""), namespace=args.namespace, targets=request_targets(args),
                    image=args.image,
                    pull_policy=args.image_pull_policy, timeout=parse_duration(args.timeout, "--timeout"),
                    start_timeout=parse_duration(args.start_timeout, "--start-timeout"),
-                   target_container=args.target, name_suffix=suffix, bypass_mesh=args.bypass_mesh)
+                   target_container=args.target, name_suffix=suffix, bypass_mesh=args.bypass_mesh,
+                   reuse=args.reuse,
+                   keep_alive=parse_duration(args.keep_alive, "--keep-alive", 86400) if args.keep_alive else 600.0,
+                   insecure=getattr(args, "insecure", False))
 
 
 def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
          env: Optional[dict] = None) -> int:
+    try:
+        return _main(argv, out, err, env)
+    finally:
+        if "%s.interrupts" % __package__ in sys.modules:   # only a run that set up its handlers
+            from . import interrupts
+            interrupts.settle()
+
+
+def _main(argv: Optional[List[str]], out: TextIO, err: TextIO, env: Optional[dict]) -> int:
     argv = sys.argv[1:] if argv is None else argv
     env = os.environ if env is None else env
     prog = prog_name(sys.argv[0])
@@ -218,8 +302,11 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         if predict:
             from . import explaincli
             return explaincli.predict(args, env, ui, out)
+        mode = pod_mode(args)
         from . import fanoutcli  # light: what a fan-out needs is imported when one runs
-        if fanoutcli.is_fan_out(args):
+        if not mode and fanoutcli.is_fan_out(args):
+            if args.reuse:
+                raise UsageError("--reuse goes with one pod: a fan-out adds one container per pod")
             _terminate_like_ctrl_c()
             return fanoutcli.run(args, env, ui, out, err)
         for flag, given in (("--pod-file", args.pod_file), ("--name", args.name),
@@ -233,7 +320,11 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
         _terminate_like_ctrl_c()
         request = make_request(args, env)
         kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err, env.get("REACH_RECORD"))
-        result = Run(request, kube, ui).execute()
+        if mode:
+            from .podrun import PodRun
+            result = PodRun(request, mode, kube, ui).execute()
+        else:
+            result = Run(request, kube, ui).execute()
         from . import explaincli
         explanations = explaincli.after_run(args, kube, result, ui)
         try:
@@ -315,6 +406,7 @@ def _predict_parser(prog: str) -> argparse.ArgumentParser:
                       "3 Kubernetes error,\n4 what decides could not be read")
     p.add_argument("pod", nargs="?", metavar="POD", help="the pod the traffic would come from")
     p.add_argument("--to", action="append", default=[], metavar="HOST:PORT", help="target (repeatable, or comma-separated)")
+    p.add_argument("--dns", action="append", default=[], metavar="NAME", help="a name the pod resolves (repeatable)")
     p.add_argument("-n", "--namespace", help="the pod's namespace (default: the context's namespace)")
     p.add_argument("--context", help="kubeconfig context to use")
     p.add_argument("--kubeconfig", help="path to the kubeconfig file")
@@ -328,7 +420,7 @@ def _predict_parser(prog: str) -> argparse.ArgumentParser:
                    start_timeout="60s", target=None, explain=False, selector=None, all_namespaces=False, one=False,
                    parallel=None, filename=None, expect="open", dns_counts_as_closed=False, junit=None, tap=False,
                    print_patch=False, dry_run=None, pod_file=None, patch_type="strategic", name=None,
-                   bypass_mesh=False)
+                   bypass_mesh=False, reuse=False, keep_alive=None, insecure=False)
     return p
 
 

@@ -38,6 +38,7 @@ class Spec(NamedTuple):
     timeout: float
     target_container: Optional[str] = None
     run_as_user: Optional[int] = None   # --bypass-mesh: Istio's proxy UID
+    insecure: bool = False              # --insecure: https probes skip certificate verification
 
 
 def random_suffix(rng: random.Random) -> str:
@@ -69,7 +70,7 @@ def build(spec: Spec) -> Dict[str, Any]:
         "name": spec.name,
         "image": spec.image,
         "imagePullPolicy": spec.pull_policy,
-        "command": probe.command(spec.targets, spec.timeout),
+        "command": probe.command(spec.targets, spec.timeout, spec.insecure),
         "securityContext": copy.deepcopy(RESTRICTED_SECURITY_CONTEXT),
     }
     if spec.run_as_user is not None:

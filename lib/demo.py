@@ -19,7 +19,7 @@ def checkout_root() -> str:
 
 
 # What a demo replays is fixed: only how it is shown may change (-o, --tap, --junit, -q, -v).
-_RECORDED = ("pod", "to", "namespace", "filename", "explain", "all_namespaces", "one", "parallel", "target",
+_RECORDED = ("pod", "to", "dns", "namespace", "filename", "explain", "all_namespaces", "one", "parallel", "target",
              "print_patch", "dry_run", "context", "kubeconfig")
 
 

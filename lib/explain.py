@@ -118,6 +118,13 @@ def explain(source: Obj, target: Target, cluster: Cluster, verdict: Optional[str
             why.lines[-1] + "; nor namespaces"
     backends: List[Backend] = []
     external: Optional[str] = None               # the address, when the destination is outside ("" a name)
+    if target.scheme == "dns":                   # --dns: a lookup, no connection: only the name and DNS matter
+        _name_only(dest, target, cluster, why)
+        _dns(source, True, cluster, why, verdict)
+        _source(source, why, verdict)
+        why.causes.sort(key=lambda c: "DNS" not in c and "no Service" not in c)
+        why.doc["causes"] = why.causes
+        return Explanation(why.lines, why.causes, why.doc, tuple(dict.fromkeys(why.unknown)))
     if dest.kind == "service":
         backends, external = _service(dest, target, cluster, why)
     elif dest.kind == "pod":
@@ -190,11 +197,12 @@ def _service(dest: Destination, target: Target, cluster: Cluster, why: _Why) -> 
                                                                   spec.get("externalName")))
         return [], ""
     headless = spec.get("clusterIP") == "None"
-    port = _service_port(spec, target.port, headless)
+    port = _service_port(spec, target.port, headless, target.protocol)
     ports_text = ", ".join(_port_text(p) for p in spec.get("ports") or []) or "none"
     if port is None:
-        why.lines.append("Service %s has no port %d (its ports: %s)" % (where, target.port, ports_text))
-        why.causes.append("Service %s has no port %d" % (where, target.port))
+        port_name = "%d" % target.port if target.protocol == "TCP" else "%d/%s" % (target.port, target.protocol)
+        why.lines.append("Service %s has no port %s (its ports: %s)" % (where, port_name, ports_text))
+        why.causes.append("Service %s has no port %s" % (where, port_name))
         why.doc["service"]["port"] = None
         return [], None
     target_port = port.get("targetPort", port.get("port"))
@@ -218,12 +226,46 @@ def _service(dest: Destination, target: Target, cluster: Cluster, why: _Why) -> 
     return _endpoints(dest, port, cluster, why), None
 
 
-def _service_port(spec: Obj, port: int, headless: bool) -> Optional[Obj]:
+def _name_only(dest: Destination, target: Target, cluster: Cluster, why: _Why) -> None:
+    """What a --dns name is in the cluster: a Service's name (and what its records are), a pod's, or
+    a name outside, which the cluster DNS forwards upstream."""
+    if dest.kind == "pod":
+        why.lines.append("%s is the name of pod %s/%s" % (target.host, dest.namespace, dest.name))
+        return
+    if dest.kind != "service":
+        why.lines.append("%s is not a Service name: the cluster DNS forwards it to its upstream resolvers"
+                         % target.host)
+        return
+    where = "%s/%s" % (dest.namespace, dest.name)
+    svc = _find(cluster.services, dest.namespace, dest.name)
+    if svc is None:
+        if cluster.denied("services", dest.namespace):
+            why.lines.append("Service %s: cannot tell (services are not readable there)" % where)
+            why.unknown.append("services")
+            return
+        why.lines.append("no Service %s: the name does not resolve in the cluster" % where)
+        why.causes.append("no Service %s" % where)
+        why.doc["service"] = None
+        return
+    spec = svc.get("spec") or {}
+    kind = spec.get("type", "ClusterIP")
+    why.doc["service"] = {"namespace": dest.namespace, "name": dest.name, "type": kind,
+                          "clusterIP": spec.get("clusterIP")}
+    if kind == "ExternalName":
+        why.lines.append("Service %s is an ExternalName: the name is a CNAME to %s" % (where, spec.get("externalName")))
+    elif spec.get("clusterIP") == "None":
+        why.lines.append("Service %s is headless: the name resolves to its ready pods' IPs (none when no pod is "
+                         "ready)" % where)
+    else:
+        why.lines.append("Service %s (%s %s): the name resolves to its ClusterIP" % (where, kind, spec.get("clusterIP")))
+
+
+def _service_port(spec: Obj, port: int, headless: bool, protocol: str = "TCP") -> Optional[Obj]:
     for p in spec.get("ports") or []:
-        if p.get("port") == port and (p.get("protocol") or "TCP") == "TCP":
+        if p.get("port") == port and (p.get("protocol") or "TCP") == protocol:
             return p
     if headless:  # the name is the pods' IPs: every port of theirs, listed or not
-        return {"port": port, "targetPort": port, "protocol": "TCP", "unlisted": True}
+        return {"port": port, "targetPort": port, "protocol": protocol, "unlisted": True}
     return None
 
 
@@ -288,7 +330,7 @@ def _policies(source: Obj, target: Target, backends: List[Backend], external: Op
     results: List[Tuple[netpol.Endpoint, int, netpol.Decision]] = []
     if external is not None:
         dst = netpol.Endpoint(None, {}, external or None, name=external or target.host)
-        results.append((dst, target.port, netpol.evaluate(src, dst, target.port, "TCP", cluster.policies,
+        results.append((dst, target.port, netpol.evaluate(src, dst, target.port, target.protocol, cluster.policies,
                                                           namespaces)))
     for b in backends:
         if b.pod is None and b.of_pod:
@@ -296,7 +338,8 @@ def _policies(source: Obj, target: Target, backends: List[Backend], external: Op
             why.unknown.append("pods")
             continue
         dst = endpoint(b.pod) if b.pod is not None else netpol.Endpoint(None, {}, b.address, name=b.name)
-        results.append((dst, b.port, netpol.evaluate(src, dst, b.port, "TCP", cluster.policies, namespaces)))
+        results.append((dst, b.port, netpol.evaluate(src, dst, b.port, target.protocol, cluster.policies,
+                                                     namespaces)))
     why.doc["networkPolicies"] = [_decision_doc(dst, port, d) for dst, port, d in results]
     for dst, port, d in results:
         why.lines.extend(_decision_lines(src, dst, port, d, external == "" and dst.ip is None))

@@ -14,8 +14,9 @@ from .terminal import TerminalUi
 
 def after_run(args: argparse.Namespace, kube: Kubectl, result: RunResult, ui: TerminalUi) -> dict:
     """--explain: why each target that is not open is not; without it, a hint that it exists."""
-    failed = [v for v in result.verdicts if not v.reachable]
-    if not failed:
+    # A TLS failure is the server's certificate, not the path: the path's objects do not explain it.
+    failed = [v for v in result.verdicts if not v.reachable and v.outcome != "tls"]
+    if not failed or result.mode == "node":   # no pod's policies stand on a node's host network
         return {}
     if not args.explain:
         if not ui.demo:   # the demo's recording has no reads to explain with

@@ -7,7 +7,7 @@ import time
 from typing import Dict, Optional, TextIO
 
 from . import fleet, fleetreport, manifests, plan, report, sources
-from .cli import DEFAULT_PARALLEL, make_request, parse_targets
+from .cli import DEFAULT_PARALLEL, make_request, request_targets
 from .errors import ReachError, UsageError
 from .kubectl import Kubectl
 from .terminal import TerminalUi, wants_color
@@ -24,8 +24,8 @@ def run(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO, err: T
     if args.tap and args.output != "text":
         raise UsageError("--tap prints TAP instead of -o %s: give one of them" % args.output)
     if args.filename:
-        if args.pod or args.selector or args.to:
-            raise UsageError("-f PLAN holds the sources and targets: give no POD, -l or --to with it")
+        if args.pod or args.selector or args.to or args.dns:
+            raise UsageError("-f PLAN holds the sources and targets: give no POD, -l, --to or --dns with it")
         docs = manifests.parse(manifests.read_text(args.filename), args.filename)
         if len(docs) != 1:
             raise UsageError("%s: one plan per file (it holds %d YAML documents)" % (args.filename, len(docs)))
@@ -33,14 +33,14 @@ def run(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO, err: T
     else:
         if bool(args.pod) == bool(args.selector):
             raise UsageError("give either POD (a pod or a workload such as deploy/web) or -l SELECTOR")
-        if not args.to:
-            raise UsageError("missing --to: name at least one target, e.g. --to db:5432")
+        if not args.to and not args.dns:
+            raise UsageError("missing --to: name at least one target, e.g. --to db:5432 (or a name to resolve: --dns db)")
         source = sources.parse_ref(args.pod) if args.pod else sources.Source(selector=args.selector)
         if args.all_namespaces and not args.selector:
             raise UsageError("-A goes with -l SELECTOR: a pod or a workload is in one namespace (give -n)")
-        checks = [plan.Check(source, parse_targets(args.to), args.expect)]
+        checks = [plan.Check(source, request_targets(args), args.expect)]
     junit = _open_report(args.junit)   # before the run: an unwritable path must not cost the results
-    base = make_request(argparse.Namespace(**dict(vars(args), pod=None, to=args.to or ["placeholder:1"])), env,
+    base = make_request(argparse.Namespace(**dict(vars(args), pod=None, to=["placeholder:1"], dns=[])), env,
                         need_pod=False)
 
     def make_kube() -> Kubectl:

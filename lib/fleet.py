@@ -54,6 +54,11 @@ def met(outcome: str, expect: str, dns_counts_as_closed: bool = False) -> bool:
     return outcome == "dns" and dns_counts_as_closed
 
 
+def verdict_met(v: Verdict, expect: str, dns_counts_as_closed: bool = False) -> bool:
+    """met() for a verdict: for a --dns target, `closed` means that the name does not resolve."""
+    return met(v.outcome, expect, dns_counts_as_closed or v.target.scheme == "dns")
+
+
 def jobs(groups: Sequence[Tuple[Sequence[Dict[str, Any]], Sequence[Target], str, str, float, Optional[str]]]
          ) -> List[Job]:
     """One Job per pod: (pods, targets, expect, image, timeout, selector) groups merged by pod, so a
@@ -201,7 +206,7 @@ class _PodUi(Ui):
 def exit_code(outcomes: Sequence[PodOutcome], skipped: Sequence[Skipped], dns_counts_as_closed: bool) -> Exit:
     """1 when an expectation is not met; else the first pod error's code (4 for a verdict the probe
     could not decide, as for one pod); 3 when nothing ran."""
-    if any(v.outcome != "error" and not met(v.outcome, o.expects.get(v.target, "open"), dns_counts_as_closed)
+    if any(v.outcome != "error" and not verdict_met(v, o.expects.get(v.target, "open"), dns_counts_as_closed)
            for o in outcomes for v in o.verdicts):
         return Exit.UNREACHABLE
     errors = [o.error for o in outcomes if o.error is not None]

@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from . import probe
-from .targets import Target
+
+AGENT = "reach-agent"   # a reuse agent's $0 (agents.AGENT)
 
 
 def rows(pod: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -28,10 +29,15 @@ def rows(pod: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 
 def probed(command: List[str]) -> str:
-    """What a container probed: reach's targets, or the command as it was."""
-    if command[:3] == ["sh", "-c", probe.SCRIPT] and len(command) >= 5:
-        pairs = command[5:]
-        return " ".join(str(Target(h, int(p))) for h, p in zip(pairs[::2], pairs[1::2]) if p.isdigit())
+    """What a container probed: reach's targets, or the command as it was.
+
+    reach's own: `sh -c SCRIPT reach WAIT TARGETS...`, or a reuse agent's `sh -c SCRIPT reach-agent
+    KEEP_ALIVE WAIT TARGETS...`; the script may be another version's (older ones took HOST PORT pairs)."""
+    if command[:2] == ["sh", "-c"] and len(command) >= 5 and "reach[" in command[2] and \
+            command[3] in ("reach", AGENT):
+        targets = probe.targets_of(command[6:] if command[3] == AGENT else command[5:])
+        if targets is not None:
+            return " ".join(str(t) for t in targets)
     text = " ".join(command)
     return text if len(text) <= 70 else text[:67] + "..."
 

@@ -61,6 +61,15 @@ def deferred() -> Iterator[None]:
                 raise KeyboardInterrupt
 
 
+def settle() -> None:
+    """After an interruption, on the way out: a late second signal is ignored. Python puts its
+    handlers back to the default at exit (which would end reach by that signal, not 130), but
+    leaves ignored signals ignored."""
+    if _state["fired"] and threading.current_thread() is threading.main_thread():
+        for sig in _SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def in_child() -> None:
     """Between fork and exec (sh's _preexec_fn): the child is kubectl-to-be, not reach. A Ctrl-C
     sent to the group then ends it, as it would end kubectl, instead of running reach's handler

@@ -24,7 +24,8 @@ ALL_EXIT_CODES = list(range(-64, 256))
 CALL_TIMEOUT = 60.0  # kubectl's own --request-timeout is 0 (none); never hang for ever
 COMPLETION_TIMEOUT = 5.0  # a shell waits for completions: better none than a hang
 _FORBIDDEN_RESOURCE = re.compile(r'cannot list resource "([^"]+)"')
-_STATE_PATH = '{.status.ephemeralContainerStatuses[?(@.name=="%s")].state}'
+EPHEMERAL = "ephemeralContainerStatuses"   # where a container's state is: in the pod it was added to,
+REGULAR = "containerStatuses"              # or in a pod reach created (--copy-to, node/NAME)
 
 
 class Result(NamedTuple):
@@ -263,19 +264,19 @@ class Kubectl:
         raise KubeError('pod "%s" kept changing: %d conflicting updates in a row' % (name, attempts),
                         "try again in a moment", reason="Conflict")
 
-    def container_state(self, pod: str, namespace: str, name: str) -> str:
-        jsonpath = _STATE_PATH % name
+    def container_state(self, pod: str, namespace: str, name: str, statuses: str = EPHEMERAL) -> str:
+        jsonpath = state_path(name, statuses)
         result = self.run(["get", "pod", pod, "-n", namespace, "-o", "jsonpath=" + jsonpath])
         if not result.ok:
             raise apierrors.classify(result.stderr, pod, namespace, "poll", name)
         return result.stdout
 
     def watch_state(self, pod: str, namespace: str, name: str, on_state: Callable[[str], None],
-                    on_end: Optional[Callable[[], None]] = None) -> Background:
+                    on_end: Optional[Callable[[], None]] = None, statuses: str = EPHEMERAL) -> Background:
         """Start `get --watch`: one line per change of the pod, handing over the container's state text."""
         def on_line(line: str) -> None:
             on_state(line.partition(" ")[2])  # "RESOURCEVERSION STATE": the version keeps lines apart
-        template = state_template(name)
+        template = state_template(name, statuses=statuses)
         return self.start(["get", "pod", pod, "-n", namespace, "--watch", "-o", "jsonpath=" + template], on_line,
                           on_end=on_end, slot=False)   # it waits beside the patch: a slot would deadlock it
 
@@ -294,6 +295,39 @@ class Kubectl:
              timeout: float, until: Optional[Callable[[str], bool]] = None) -> Result:
         args = ["logs"] + (["-f"] if follow else []) + [pod, "-n", namespace, "-c", name]
         return self.stream(args, on_line, timeout, until)
+
+    def exec(self, pod: str, namespace: str, name: str, command: List[str], on_line: Callable[[str], None],
+             timeout: float, until: Optional[Callable[[str], bool]] = None) -> Result:
+        """Run `command` in a running container (a reuse agent), its output line by line."""
+        return self.stream(["exec", pod, "-n", namespace, "-c", name, "--"] + command, on_line, timeout, until)
+
+    def get_object(self, kind: str, name: str, namespace: Optional[str] = None) -> Dict[str, Any]:
+        """One object (a node, a namespace); KubeError as classified otherwise."""
+        result = self.run(["get", kind, name] + _ns(namespace) + ["-o", "json"])
+        if not result.ok:
+            raise apierrors.classify(result.stderr, name, name if kind == "namespace" else namespace or "",
+                                     "get " + kind)
+        try:
+            return json.loads(result.stdout)
+        except ValueError:
+            raise KubeError("kubectl get %s printed something that is not JSON" % kind, "rerun with -v",
+                            reason="BadOutput") from None
+
+    def create_pod(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        """Create a pod reach owns (--copy-to, node/NAME); the pod as created."""
+        name, ns = body["metadata"]["name"], body["metadata"]["namespace"]
+        result = self.run(["create", "-f", "-", "-n", ns, "-o", "json"], stdin=json.dumps(body))
+        if not result.ok:
+            raise apierrors.classify(result.stderr, name, ns, "create", body["spec"]["containers"][-1]["name"])
+        self.wrote = True
+        try:
+            return json.loads(result.stdout)
+        except ValueError:
+            return body   # created all the same: what was sent is what reach needs from it
+
+    def delete_pod(self, name: str, namespace: str) -> Result:
+        """Delete a pod reach created; the Result (the caller says what a failure leaves behind)."""
+        return self.run(["delete", "pod", name, "-n", namespace, "--ignore-not-found", "--wait=false"])
 
 
 class Background:
@@ -438,12 +472,16 @@ class _Watchdog:
             _terminate(self.proc)
 
 
-def state_template(name: str, keyed: bool = False) -> str:
+def state_path(name: str, statuses: str = EPHEMERAL) -> str:
+    return '{.status.%s[?(@.name=="%s")].state}' % (statuses, name)
+
+
+def state_template(name: str, keyed: bool = False, statuses: str = EPHEMERAL) -> str:
     """The jsonpath a watch prints per change: RESOURCEVERSION STATE, led by NAMESPACE/POD when
     `keyed` (a watch of many pods). The newline is jsonpath's escape, not a newline: kubectl's
     parser refuses one inside quotes."""
     key = '{.metadata.namespace}{"/"}{.metadata.name}{" "}' if keyed else ""
-    return key + '{.metadata.resourceVersion}{" "}' + _STATE_PATH % name + '{"\\n"}'
+    return key + '{.metadata.resourceVersion}{" "}' + state_path(name, statuses) + '{"\\n"}'
 
 
 def _is_background(proc: Any) -> bool:

@@ -75,6 +75,9 @@ def lint(doc: Any, label: str, pod: Optional[Dict[str, Any]], patch_type: Option
         raise UsageError("%s: expected a patch object, a JSON patch (a list) or a pod" % label)
     elif doc.get("kind", "Pod") != "Pod":
         raise UsageError("%s is a %s, not a pod or a patch" % (label, doc.get("kind")))
+    elif kind == "pod" and pod is None and _created_by_reach(doc):
+        manifests.check_pod(doc, label)
+        return _created_pod(doc, label, level)
     elif kind == "pod":
         if pod is None:  # a PUT body is its own pod: containers, volumes, securityContext
             manifests.check_pod(dict(doc, spec=dict(doc.get("spec") or {}, ephemeralContainers=[])), label)
@@ -269,6 +272,30 @@ def _whole_pod(doc: Dict[str, Any], pod: Optional[Dict[str, Any]]) -> Update:
     after = [_container(c) for c in items]
     added = [Added(c, LIST + (i,)) for i, c in enumerate(after) if c.get("name") not in known]
     return Update(before, after, added, LIST, notes)
+
+
+def _created_by_reach(doc: Dict[str, Any]) -> bool:
+    """A pod reach creates (--copy-to, node/NAME --print-patch): it is created, not patched."""
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    return (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") == "kubectl-reach" or \
+        "kubectl-reach/copy-of" in (meta.get("annotations") or {})
+
+
+_HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
+
+
+def _created_pod(doc: Dict[str, Any], label: str, level: str) -> List[Finding]:
+    """PodSecurity over a whole pod to create: its host namespaces, then every container."""
+    spec = doc["spec"]
+    findings = []
+    host = ["%s=true" % key for key in _HOST_NAMESPACES if spec.get(key) is True]
+    if host and level != "privileged":
+        findings.append(Finding(label, "spec", "spec", 'violates PodSecurity "%s:latest": host namespaces (%s)'
+                                % (level, ", ".join(host)), "podsecurity"))
+    containers = list(spec.get("initContainers") or []) + list(spec.get("containers") or [])
+    for violation in podsecurity.check(containers, doc, level):
+        findings.append(Finding(label, "spec", "spec", violation.message(level), "podsecurity"))
+    return findings
 
 
 # --- the checks --------------------------------------------------------------------------------

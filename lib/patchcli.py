@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from . import container, manifests, pods, preview
-from .cli import make_request
+from . import container, manifests, newpods, pods, preview
+from .cli import make_request, pod_mode
 from .errors import Exit, UsageError
 from .kubectl import Kubectl
+from .run import Request
 
 
 def run(args: argparse.Namespace, env: dict, out: TextIO, err: TextIO) -> int:
@@ -15,6 +16,9 @@ def run(args: argparse.Namespace, env: dict, out: TextIO, err: TextIO) -> int:
         raise UsageError("--dry-run=%s is not supported: --dry-run=client (or --print-patch) prints the patch, "
                          "and `reach lint` checks it as the API server would" % args.dry_run)
     request = make_request(args, env, need_pod=False)
+    mode = pod_mode(args)
+    if mode and mode.node:
+        return _node_pod(args, request, mode.node, out, err)
     pod = None
     if args.pod_file:
         pod = manifests.read_pod(args.pod_file)
@@ -26,6 +30,28 @@ def run(args: argparse.Namespace, env: dict, out: TextIO, err: TextIO) -> int:
                                                                                               args.namespace)
     name = preview.pick_name(pod, args.name, request.name_suffix)
     spec = container.Spec(name, request.image, request.pull_policy, request.targets, request.timeout,
-                          request.target_container, pods.ISTIO_PROXY_UID if request.bypass_mesh else None)
-    out.write(preview.render(preview.body(spec, pod, args.patch_type), "yaml" if args.output == "yaml" else "json"))
+                          request.target_container, pods.ISTIO_PROXY_UID if request.bypass_mesh else None,
+                          insecure=request.insecure)
+    if mode:   # --copy-to: the copy reach would create
+        if pod is None:
+            raise UsageError("--copy-to copies the pod: give POD, or --pod-file")
+        body = newpods.copy_of(pod, container.build(spec), mode.copy_to, mode.isolate, mode.same_node,
+                               mode.share_processes)
+    else:
+        body = preview.body(spec, pod, args.patch_type)
+    out.write(preview.render(body, "yaml" if args.output == "yaml" else "json"))
+    return int(Exit.OK)
+
+
+def _node_pod(args: argparse.Namespace, request: Request, node: str, out: TextIO, err: TextIO) -> int:
+    """node/NAME: the pod reach would create there; the node is read for its taints (read-only)."""
+    if args.pod_file:
+        raise UsageError("--pod-file holds a pod; node/NAME reads the node")
+    kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, err)
+    namespace = args.namespace or kube.current_namespace()
+    name = preview.pick_name(None, args.name, request.name_suffix)
+    spec = container.Spec(name, request.image, request.pull_policy, request.targets, request.timeout,
+                          insecure=request.insecure)
+    body = newpods.node_pod(kube.get_object("node", node), container.build(spec), name, namespace)
+    out.write(preview.render(body, "yaml" if args.output == "yaml" else "json"))
     return int(Exit.OK)

@@ -2,7 +2,8 @@
 
     checks:
     - from: {selector: app=web, namespace: shop}     # or pod: NAME, or workload: deploy/web
-      to: [db:5432, api.example.com:443]
+      to: [db:5432, api.example.com:443]             # also udp://HOST:PORT, http(s)://HOST[:PORT]/PATH
+      dns: [db, api.example.com]                     # names to resolve (or dns://NAME in to:)
       expect: open                                   # open (default) or closed
       timeout: 3s                                    # optional
       image: busybox:1.36                            # optional
@@ -16,11 +17,11 @@ from typing import Any, List, NamedTuple, Optional, Sequence
 
 from .errors import ReachError, UsageError
 from .sources import Source, parse_ref
-from .targets import Target, parse_duration, parse_target
+from .targets import Target, parse_dns, parse_duration, parse_target
 
 EXPECTATIONS = ("open", "closed")
 _FROM_KEYS = ("pod", "workload", "selector", "namespace", "allNamespaces")
-_CHECK_KEYS = ("from", "to", "expect", "timeout", "image", "name")
+_CHECK_KEYS = ("from", "to", "dns", "expect", "timeout", "image", "name")
 
 
 class Check(NamedTuple):
@@ -47,7 +48,12 @@ def _check(item: Any, where: str) -> Check:
     unknown = sorted(set(item) - set(_CHECK_KEYS))
     if unknown:
         raise UsageError("%s.%s: unknown field (known: %s)" % (where, unknown[0], ", ".join(_CHECK_KEYS)))
-    return Check(source=_source(item.get("from"), where + ".from"), targets=_targets(item.get("to"), where + ".to"),
+    if item.get("to") is None and item.get("dns") is not None:
+        targets = _names(item["dns"], where + ".dns")
+    else:
+        targets = _targets(item.get("to"), where + ".to")
+        targets += [t for t in _names(item.get("dns"), where + ".dns") if t not in targets]
+    return Check(source=_source(item.get("from"), where + ".from"), targets=targets,
                  expect=_expect(item.get("expect", "open"), where + ".expect"),
                  timeout=_duration(item.get("timeout"), where + ".timeout"),
                  image=_image(item.get("image"), where + ".image"), name=str(item.get("name") or ""))
@@ -80,10 +86,25 @@ def _source(value: Any, where: str) -> Source:
 def _targets(value: Any, where: str) -> List[Target]:
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list) or not values:
-        raise UsageError("%s: required: HOST:PORT or a list of them" % where)
+        raise UsageError("%s: required: HOST:PORT or a list of them (or dns: NAMES)" % where)
     out: List[Target] = []
     for i, v in enumerate(values):
         target = _wrap(lambda v=v: parse_target(str(v)), "%s[%d]" % (where, i))
+        if target not in out:
+            out.append(target)
+    return out
+
+
+def _names(value: Any, where: str) -> List[Target]:
+    """`dns:`: a name, or a list of names, to resolve from the pod."""
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise UsageError("%s: expected a name or a list of names, e.g. [db, api.example.com]" % where)
+    out: List[Target] = []
+    for i, v in enumerate(values):
+        target = _wrap(lambda v=v: parse_dns(v, "name %r" % v), "%s[%d]" % (where, i))
         if target not in out:
             out.append(target)
     return out

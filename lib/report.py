@@ -5,7 +5,7 @@ import json
 from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import ReachError
-from .probe import Verdict
+from .probe import UDP_OPEN, Verdict
 from .run import RunResult, exit_code
 
 GREEN, RED, YELLOW, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[0m"
@@ -37,10 +37,16 @@ def verdict_line(v: Verdict, style: Style) -> str:
 
 
 def summary_line(result: RunResult) -> str:
-    where = "%s/%s" % (result.namespace, result.pod)
-    if result.node:
-        where += " on node %s" % result.node
-    return "from pod %s, ephemeral container %s (%s)" % (where, result.container, result.image)
+    on = " on node %s" % result.node if result.node else ""
+    if result.mode == "node":
+        return "from node %s's host network, pod %s/%s (%s)" % (result.node, result.namespace, result.probe_pod,
+                                                               result.image)
+    if result.mode == "copy":
+        return "from pod %s/%s%s, a copy of pod %s, container %s (%s)" % (
+            result.namespace, result.probe_pod, on, result.pod, result.container, result.image)
+    what = {"reused": "reach agent %s, reused", "agent": "new reach agent %s"}.get(
+        result.mode, "ephemeral container %s") % result.container
+    return "from pod %s/%s%s, %s (%s)" % (result.namespace, result.pod, on, what, result.image)
 
 
 def why_lines(target: Any, outcome: str, lines: List[str]) -> List[str]:
@@ -79,12 +85,25 @@ def _document(result: RunResult) -> Dict[str, Any]:
         "timings": result.timings,
         "kubectlCalls": result.kubectl_calls,
         "warnings": list(result.warnings),
+        "mode": result.mode,
+        "probePod": result.probe_pod or result.pod,
+        "notes": list(result.notes),
     }
 
 
 def _target(v: Verdict) -> Dict[str, Any]:
-    return {"target": str(v.target), "host": v.target.host, "port": v.target.port, "verdict": v.outcome,
-            "reachable": v.reachable, "detail": v.detail, "raw": v.raw, "via": v.via, "rc": v.rc}
+    t = v.target
+    doc = {"target": str(t), "scheme": t.scheme, "host": t.host, "port": t.port or None, "verdict": v.outcome,
+           "reachable": v.reachable, "detail": v.detail, "raw": v.raw, "via": v.via, "rc": v.rc}
+    if t.scheme in ("http", "https"):
+        doc.update(path=t.path, httpStatus=v.http_status)
+    if v.certificate is not None:
+        doc["certificate"] = v.certificate._asdict()
+    if t.scheme == "dns":
+        doc["addresses"] = list(v.addresses)
+    if t.scheme == "udp" and v.reachable:   # open, or only not refused? (UDP has no handshake)
+        doc["udpAnswered"] = v.detail != UDP_OPEN
+    return doc
 
 
 def error_document(err: ReachError, pod: Optional[str], namespace: Optional[str]) -> Dict[str, Any]:

@@ -9,9 +9,9 @@ import random
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from . import apierrors, container, pods, probe, status
+from . import agents, apierrors, container, pods, probe, status
 from .errors import Exit, KubeError, ProbeError, ReachError
-from .kubectl import Kubectl
+from .kubectl import EPHEMERAL, Kubectl
 from .probe import Verdict
 from .targets import Target
 from .waiting import Clock, Polls, WatchFeed, settle, wait_for_start
@@ -33,6 +33,9 @@ class Request(NamedTuple):
     target_container: Optional[str] = None
     name_suffix: Optional[str] = None   # test hook: REACH_NAME_SUFFIX
     bypass_mesh: bool = False           # run the probe as Istio's proxy UID
+    reuse: bool = False                 # exec in a running reach agent; a new one idles keep_alive seconds
+    keep_alive: float = 600.0
+    insecure: bool = False              # --insecure: https probes skip certificate verification
 
 
 class RunResult(NamedTuple):
@@ -46,6 +49,9 @@ class RunResult(NamedTuple):
     kubectl_calls: int
     source: Optional[Dict[str, Any]] = None   # the pod as read, for --explain
     warnings: Tuple[str, ...] = ()             # what makes the verdicts worth less (a mesh sidecar)
+    mode: str = "ephemeral"                    # ephemeral | reused | copy | node: where the probe ran
+    probe_pod: str = ""                        # the pod reach created for it (copy, node), when not `pod`
+    notes: Tuple[str, ...] = ()                # what the user should know about how it ran
 
 
 class Interrupted(ReachError):
@@ -71,6 +77,9 @@ def exit_code(verdicts: Sequence[Verdict]) -> Exit:
 
 
 class Run:
+    statuses = EPHEMERAL   # where the kubelet reports the probe container's state
+    mode = "ephemeral"
+
     def __init__(self, request: Request, kube: Kubectl, ui: Ui, clock: Optional[Clock] = None,
                  rng: Optional[random.Random] = None, pod: Optional[Dict[str, Any]] = None,
                  shared: Optional[Tuple[str, WatchFeed]] = None):
@@ -83,6 +92,7 @@ class Run:
         self.namespace = request.namespace or ""
         self.name = ""
         self.added = False
+        self.reusing = False   # the probe runs in an agent found in the pod (--reuse)
         self.timings: Dict[str, int] = {}
         self._mark = 0.0
         self.prefetched = pod   # a fan-out lists its pods at once: no get per pod
@@ -115,21 +125,83 @@ class Run:
         self._lap("get_ms")
         self.namespace = pod["metadata"]["namespace"]
         pods.check(pod, req.target_container)
-        suffix = req.name_suffix or container.random_suffix(self.rng)
-        self.name = container.pick_name(pod, suffix, self.rng)
-        spec = container.build(container.Spec(self.name, req.image, req.pull_policy, req.targets,
-                                              req.timeout, req.target_container,
-                                              pods.ISTIO_PROXY_UID if req.bypass_mesh else None))
+        spec = self._spec(pod)
         warning = pods.sidecar_warning(pod, req.bypass_mesh)
-        self.ui.progress("adding ephemeral container %s (%s) to pod %s/%s"
-                         % (self.name, req.image, self.namespace, self.pod_name))
-        state = self._add_and_start(pod, spec)
-        self._lap("start_ms")
-        verdicts = self._collect(state)
-        self._lap("probe_ms")
+        notes: List[str] = []
+        mode = self.mode
+        verdicts = self._reused(pod, spec, notes) if req.reuse else None
+        if verdicts is not None:
+            mode = "reused"
+        else:
+            self.name = spec["name"]
+            if req.reuse and self.agent_wanted:
+                spec["command"] = agents.command(spec["command"], req.keep_alive)
+                mode = "agent"
+            self.ui.progress("adding %s %s (%s) to pod %s/%s" % ("reach agent" if agents.is_agent(spec) else
+                                                                 "ephemeral container", self.name, req.image,
+                                                                 self.namespace, self.pod_name))
+            state = self._add_and_start(pod, spec)
+            self._lap("start_ms")
+            verdicts = self._collect(state)
+            self._lap("probe_ms")
         self.timings["total_ms"] = int(round((self.clock.now() - began) * 1000))
         return RunResult(self.pod_name, self.namespace, pods.node_name(pod), self.name, req.image,
-                         verdicts, dict(self.timings), kube.calls, pod, (warning,) if warning else ())
+                         verdicts, dict(self.timings), kube.calls, pod, (warning,) if warning else (),
+                         mode=mode, notes=tuple(notes))
+
+    def _spec(self, pod: Dict[str, Any]) -> Dict[str, Any]:
+        """The probe container, under a name the pod does not have yet."""
+        req = self.req
+        suffix = req.name_suffix or container.random_suffix(self.rng)
+        return container.build(container.Spec(container.pick_name(pod, suffix, self.rng), req.image,
+                                              req.pull_policy, req.targets, req.timeout, req.target_container,
+                                              pods.ISTIO_PROXY_UID if req.bypass_mesh else None,
+                                              insecure=req.insecure))
+
+    agent_wanted = True   # --reuse: a new container idles as an agent (not when exec is forbidden)
+
+    def _reused(self, pod: Dict[str, Any], spec: Dict[str, Any], notes: List[str]) -> Optional[List[Verdict]]:
+        """--reuse: the verdicts from a probe run in a running agent, or None (a note says why)."""
+        agent = agents.find(pod, spec)
+        keep = "it ends after %s without use" % agents.duration_text(self.req.keep_alive)
+        if not agent:
+            notes.append("no running reach agent in this pod with this image and settings: added one (%s)" % keep)
+            return None
+        self.name, self.reusing = agent, True
+        self.ui.progress("probing from reach agent %s in pod %s/%s (kubectl exec; no new container)"
+                         % (agent, self.namespace, self.pod_name))
+        targets = self.req.targets
+        result = self.kube.exec(self.pod_name, self.namespace, agent,
+                                agents.exec_command(probe.command(targets, self.req.timeout, self.req.insecure)),
+                                self._show_verdict, probe.wait_seconds(self.req.timeout) + LOG_MARGIN,
+                                until=lambda line: probe.parse_line(targets, line) == probe.DONE)
+        log = probe.parse_log(targets, result.stdout.splitlines())
+        if log.complete:
+            self._lap("exec_ms")
+            return log.verdicts
+        if result.expired:
+            raise ProbeError("the probe in agent %s did not finish within %gs"
+                             % (agent, probe.wait_seconds(self.req.timeout) + LOG_MARGIN),
+                             "name resolution may be hanging in the pod")
+        error = apierrors.classify(result.stderr, self.pod_name, self.namespace, "exec", agent)
+        if error.reason == "Forbidden":
+            self.agent_wanted = False
+            notes.append("kubectl exec is forbidden (%s): added a one-shot container instead; --reuse needs "
+                         "create on pods/exec" % error.message)
+        elif agents.is_gone(result.stderr) or not log.verdicts:
+            notes.append("reach agent %s could not run the probe (%s): added a new agent (%s)"
+                         % (agent, apierrors.first_line(result.stderr) or "its output ended early", keep))
+        else:
+            raise error
+        self.ui.progress(notes[-1])
+        self.name, self.reusing = "", False
+        return None
+
+    def _show_verdict(self, line: str) -> None:
+        """A log or exec line: the Ui shows each target once (a log read again repeats lines)."""
+        parsed = probe.parse_line(self.req.targets, line)
+        if isinstance(parsed, tuple):
+            self.ui.verdict(parsed[1])
 
     def _add_and_start(self, pod: Dict[str, Any], spec: Dict[str, Any]) -> status.State:
         """Add the container and wait until it runs or ends; ProbeError when it cannot start.
@@ -140,19 +212,17 @@ class Run:
         """
         feed = WatchFeed()
         watch = None
+        shared = bool(self.shared and self.shared[0] == self.name)   # the fan-out's watch reports this pod
         try:
-            if self.shared and self.shared[0] == self.name:   # the fan-out's watch already reports this pod
+            if shared:
                 feed = self.shared[1]
-            else:
-                watch = self.kube.watch_state(self.pod_name, self.namespace, self.name, feed.put, on_end=feed.close)
-            try:
-                self.kube.add_ephemeral(pod, spec)
-            except KubeError as e:
-                if e.reason == "Timeout":  # the API may have taken it all the same
-                    e.hint += "; ephemeral container %s may have been added: %s" % (self.name, self._logs_command())
-                raise
+            elif self.watch_first:
+                watch = self._watch(feed)
+            self._add(pod, spec)
             self.added = True
             self._lap("add_ms")
+            if watch is None and not shared:
+                watch = self._watch(feed)
             state = self._wait(feed)
             if state.phase == "running":
                 state = self._started(settle(feed, state, self.clock))
@@ -161,10 +231,25 @@ class Run:
                 watch.stop(collect=False)
         return state
 
+    watch_first = True   # the pod exists before the container is added: its watch can start first
+
+    def _watch(self, feed: WatchFeed) -> Any:
+        return self.kube.watch_state(self.pod_name, self.namespace, self.name, feed.put, on_end=feed.close,
+                                     statuses=self.statuses)
+
+    def _add(self, pod: Dict[str, Any], spec: Dict[str, Any]) -> None:
+        try:
+            self.kube.add_ephemeral(pod, spec)
+        except KubeError as e:
+            if e.reason == "Timeout":  # the API may have taken it all the same
+                e.hint += "; ephemeral container %s may have been added: %s" % (self.name, self._logs_command())
+            raise
+
     def _poll(self) -> status.State:
         for attempt in range(POLL_RETRIES):
             try:
-                return status.parse(self.kube.container_state(self.pod_name, self.namespace, self.name))
+                return status.parse(self.kube.container_state(self.pod_name, self.namespace, self.name,
+                                                              self.statuses))
             except KubeError as e:
                 # A deleted pod or a missing right will not heal; an API hiccup may.
                 if e.reason in ("PodNotFound", "NamespaceNotFound", "Forbidden", "Unauthorized") \
@@ -200,12 +285,7 @@ class Run:
     def _collect(self, state: status.State) -> List[Verdict]:
         """Read the log (following it while the container runs) into one verdict per target."""
         targets = self.req.targets
-
-        def on_line(line: str) -> None:  # a log read again repeats lines: the Ui shows each target once
-            parsed = probe.parse_line(targets, line)
-            if isinstance(parsed, tuple):
-                self.ui.verdict(parsed[1])
-
+        on_line = self._show_verdict
         if state.phase == "terminated":
             # A container seen first as ended carries the verdicts in its termination message.
             log = probe.parse_log(targets, state.message.splitlines())
@@ -240,6 +320,9 @@ class Run:
     def _interrupted(self) -> Interrupted:
         if not self.name:
             return Interrupted("interrupted; nothing was changed")
+        if self.reusing:
+            return Interrupted("interrupted; nothing was added: the probe ran in reach agent %s, which ends by itself"
+                               % self.name)
         logs = self._logs_command()
         if self.added:
             return Interrupted("interrupted; ephemeral container %s stays in pod %s (they cannot be removed) "

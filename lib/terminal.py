@@ -44,6 +44,8 @@ class TerminalUi(Ui):
             self.out.write(report.summary_line(result) + "\n")
             for warning in result.warnings:
                 self.out.write("warning: %s\n" % warning)
+            for note in result.notes:
+                self.out.write("note: %s\n" % note)
             for verdict in result.verdicts:
                 if verdict.target in explanations:
                     lines = report.why_lines(verdict.target, verdict.outcome, explanations[verdict.target].lines)

@@ -13,6 +13,8 @@ Without a cluster it measures, each figure the median of --runs:
   `kubectl debug --attach` (one process: get, patch, watch, attach) as the reference;
   also with polling forced (no right to watch) and with kubectl 1.27 (replace --raw); once
   with a kubelet that reports at once, once with one that reports at its 1 s relist;
+- the other ways to reach on the same cluster: --copy-to and node/NAME (create, watch, logs,
+  delete), and --reuse with an agent running (get, exec: no container added);
 - the recorded real sessions (fixtures, replayed at their recorded pace by the stub).
 With --kubeconfig it times reach (and --reference) on a real cluster instead.
 With --fleet it times fan-outs (-l over 1, 10 and 50 pods, 3 targets each) on the simulated
@@ -131,8 +133,27 @@ def sim_figures(runs, kubelet_env):
     rows.append(measure("reach, 3 targets", {}, three))
     rows.append(measure("reach, 1 target, polling (no right to watch)", {"SIM_NO_WATCH": "1"}, one))
     rows.append(measure("reach, 1 target, kubectl 1.27 (replace --raw)", {"SIM_CLIENT": "27"}, one))
+    rows.append(measure("reach --copy-to (create, watch, delete)", {}, one + ["--copy-to", "web-reach"]))
+    rows.append(measure("reach node/NAME (create, watch, delete)", {}, REACH + [
+        "node/sim-node", "-n", "default", "--to", target, "-o", "json"]))
+    rows.append(measure_reuse(kubelet_env, one + ["--reuse"], runs))
     port.close()
     return reference[1], rows
+
+
+def measure_reuse(kubelet_env, argv, runs):
+    """--reuse once an agent runs: the first run adds it (not timed), the others exec in it."""
+    sim = Sim(kubelet_env)
+    try:
+        timed(argv, sim.env)
+        seconds, out = median_run(argv, runs, lambda i: sim.env)
+        doc = json.loads(out.stdout)
+        assert doc["mode"] == "reused", doc
+        return "reach --reuse, agent running (get, exec)", seconds, doc["kubectlCalls"], out.returncode
+    finally:
+        subprocess.run([PY, os.path.join(ROOT, "tests", "sim", "kubectl"), "__sim-shutdown"], env=sim.env,
+                       capture_output=True)
+        sim.close()
 
 
 FLEET_COSTS = {"SIM_PROCESS": "0.02", "SIM_API": "0.05", "SIM_START_DELAY": "1,1"}

@@ -1,4 +1,5 @@
 """The command line as people meet it: help, usage errors, plugin discovery, Ctrl-C, the demo."""
+import io
 import json
 import os
 import shutil
@@ -184,14 +185,33 @@ def test_a_closed_stderr_does_not_change_the_exit_code():
     (["web", "--to", "db:80", "--bogus"], "error: unrecognized arguments: --bogus (see reach.py --help)"),
     (["web", "--to", "db:80", "-o", "xml"], "error: argument -o/--output: invalid choice: 'xml'"),
     (["lint"], "error: the following arguments are required: FILE (see reach.py lint --help)"),
-    (["web", "--to", "http://db:80"], "reach probes TCP ports: give HOST:PORT without http:// (db:80)"),
-    (["web", "--to", "https://api.example.com/health"], "without https:// (e.g. api.example.com:443)"),
+    (["web", "--to", "ftp://db:21"], "reach probes tcp://, udp://, http:// and https:// targets (and names with --dns)"),
+    (["web", "--dns", "10.0.0.1"], "invalid --dns '10.0.0.1': 10.0.0.1 is an address, not a name to resolve"),
     (["--demo", "--to", "db:5432"], "--demo replays a recorded session as it was: drop --to"),
     (["explain", "web", "-l", "app=web", "--to", "db:1"], "unrecognized arguments: -l app=web"),
 ])
 def test_every_usage_error_is_one_line(args, says):
     out = run(args)
     assert out.returncode == 2 and says in out.stderr and len(out.stderr.splitlines()) == 1, out.stderr
+
+
+@pytest.mark.parametrize("args,says", [
+    (["web", "--to", "udp://dns"], "invalid target 'udp://dns': missing port; expected HOST:PORT, e.g. udp://dns:443"),
+    (["web", "--to", "https://user:pw@api.example.com/"], "no user or password in the URL"),
+    (["web", "--to", "db:1", "--to", "http://web/a b"], "the path may hold only URL characters"),
+    (["web", "--dns", "db:53"], "invalid --dns 'db:53': give the name alone, without a port or path"),
+    (["web", "--dns", "db,a..b"], "invalid --dns 'a..b': 'a..b' is not a valid host name"),
+    (["web"], "missing --to: name at least one target, e.g. --to db:5432 (or a name to resolve: --dns db)"),
+])
+def test_target_errors_are_one_line_before_any_kubectl(args, says):
+    out, err = io.StringIO(), io.StringIO()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:   # in-process: a run installs reach's signal handlers before it validates
+        code = cli.main(args + ["--kubectl", "/nonexistent/kubectl"], out=out, err=err, env={})
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert code == 2 and says in err.getvalue() and len(err.getvalue().splitlines()) == 1, err.getvalue()
 
 
 def test_dry_run_spellings(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import fixture_calls
 from lib import explain
-from lib.targets import parse_target
+from lib.targets import parse_dns, parse_target
 
 SHOP = json.loads(fixture_calls("explain-services")[1]["stdout"])["items"]
 WEB = json.loads(fixture_calls("explain-services")[0]["stdout"])
@@ -56,6 +56,31 @@ def test_a_dns_verdict_puts_the_dns_cause_first():
 def test_service_readings(host_port, line, cause):
     e = why(host_port)
     assert line in e.lines and cause in e.causes
+
+
+def test_udp_targets_are_judged_on_udp_ports():
+    e = why("udp://db:5432")
+    assert e.lines[0] == 'Service shop/db has no port 5432/UDP (its ports: 5432/TCP "pg")'
+    assert e.causes[0] == "Service shop/db has no port 5432/UDP"
+    headless = why("udp://db-headless:5432")   # every port of the pods; web-to-db allows TCP 5432 only
+    assert "egress shop/web -> shop/db-0:5432: DENIED: shop/default-deny-egress, shop/web-to-db select the pod and no " \
+           "rule allows this" in headless.lines
+    assert "egress shop/web -> shop/db-0:5432: allowed by shop/web-to-db" in why("https://db:5432/").lines
+
+
+@pytest.mark.parametrize("name,line,cause", [
+    ("db", "Service shop/db (ClusterIP 10.96.251.9): the name resolves to its ClusterIP", None),
+    ("nosuch", "no Service shop/nosuch: the name does not resolve in the cluster", "no Service shop/nosuch"),
+    ("db-headless", "Service shop/db-headless is headless: the name resolves to its ready pods' IPs (none when no pod "
+                    "is ready)", None),
+    ("ext", "Service shop/ext is an ExternalName: the name is a CNAME to example.com", None),
+    ("example.com", "example.com is not a Service name: the cluster DNS forwards it to its upstream resolvers", None),
+])
+def test_a_name_to_resolve_needs_no_port_walk(name, line, cause):
+    e = explain.explain(WEB, parse_dns(name), cluster(), "dns")
+    assert e.lines[0] == line and "networkPolicies" not in e.document
+    assert e.causes[0] == (cause or "no egress rule of shop/web allows DNS (UDP 53)")
+    assert not any(" -> " in text for text in e.lines)
 
 
 def test_zero_ready_endpoints_is_named_as_the_classic_cause():

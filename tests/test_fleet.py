@@ -10,7 +10,7 @@ from lib.errors import ReachError, UsageError
 from lib.probe import Verdict
 from lib.report import Style
 from lib.sources import Skipped
-from lib.targets import parse_target
+from lib.targets import parse_dns, parse_target
 
 POD = json.loads(fixture_calls("open")[0]["stdout"])   # a real pod: web-open, Running, app=web
 
@@ -76,6 +76,14 @@ def test_a_plan_file():
     assert plan.parse([{"from": {"pod": "web"}, "to": "a:1"}], "p.json")[0].source.pod == "web"
 
 
+def test_a_plan_file_with_every_kind_of_target():
+    (check,) = plan.parse([{"from": "web", "to": ["udp://kube-dns.kube-system:53", "https://api/healthz", "dns://db"],
+                            "dns": ["db", "api.example.com"]}], "p.yaml")
+    assert [str(t) for t in check.targets] == ["udp://kube-dns.kube-system:53", "https://api/healthz", "dns://db",
+                                               "dns://api.example.com"]
+    assert [str(t) for t in plan.parse([{"from": "web", "dns": "db"}], "p.yaml")[0].targets] == ["dns://db"]
+
+
 @pytest.mark.parametrize("doc,message", [
     ({"checks": []}, "p.yaml: expected a list of checks"),
     ({"check": []}, "p.yaml: unknown key check"),
@@ -90,6 +98,10 @@ def test_a_plan_file():
     ([{"from": {"pods": "web"}, "to": "a:1"}], "p.yaml: checks[0].from.pods: unknown field"),
     ([{"from": "web", "to": "a:1", "image": " busybox"}], "p.yaml: checks[0].image: expected an image reference"),
     ([{"from": "web", "too": "a:1"}], "p.yaml: checks[0].too: unknown field"),
+    ([{"from": "web", "to": ["http://web/a b"]}], "p.yaml: checks[0].to[0]: invalid target 'http://web/a b': the path"),
+    ([{"from": "web", "dns": ["db", "10.0.0.1"]}], "p.yaml: checks[0].dns[1]: invalid name '10.0.0.1': 10.0.0.1 is an "
+                                                  "address, not a name to resolve"),
+    ([{"from": "web", "dns": {"name": "db"}}], "p.yaml: checks[0].dns: expected a name or a list of names"),
 ])
 def test_plan_errors_name_the_file_the_check_and_the_field(doc, message):
     with pytest.raises(UsageError) as e:
@@ -107,6 +119,13 @@ def test_plan_errors_name_the_file_the_check_and_the_field(doc, message):
 ])
 def test_expectations(outcome, expect, dns_closed, passed):
     assert fleet.met(outcome, expect, dns_closed) is passed
+
+
+@pytest.mark.parametrize("outcome,expect,passed", [
+    ("dns", "closed", True), ("open", "closed", False), ("open", "open", True), ("dns", "open", False)])
+def test_a_name_that_does_not_resolve_is_what_closed_means_for_dns(outcome, expect, passed):
+    assert fleet.verdict_met(Verdict(parse_dns("db"), outcome, "", ""), expect) is passed
+    assert fleet.verdict_met(Verdict(parse_target("https://web/"), "tls", "", ""), "closed") is False   # it answered
 
 
 def test_a_pod_in_several_checks_gets_one_job_with_all_its_targets():

@@ -39,8 +39,8 @@ def test_patch_carries_one_restricted_container_with_the_targets_as_parameters(r
                                             "capabilities": {"drop": ["ALL"]},
                                             "seccompProfile": {"type": "RuntimeDefault"}}
     assert container["command"][:2] == ["sh", "-c"]
-    assert container["command"][3:] == ["reach", "3", "127.0.0.1", "18080", "127.0.0.1", "18081",
-                                        "no-such-host.invalid", "80"]
+    assert container["command"][3:] == ["reach", "3", "tcp", "127.0.0.1", "18080", "tcp", "127.0.0.1", "18081",
+                                        "tcp", "no-such-host.invalid", "80"]
     assert "no-such-host" not in container["command"][2]
 
 

@@ -3,7 +3,7 @@ import json
 
 from conftest import fixture_calls
 from lib import container, history
-from lib.targets import parse_target
+from lib.targets import parse_dns, parse_target
 
 
 def test_history_lists_the_recorded_containers_newest_first(reach):
@@ -37,3 +37,15 @@ def test_history_of_a_missing_pod_is_one_line(reach):
     r = reach("not-found-pod", args=["history", "nope", "-n", "default"])
     assert r.code == 3 and r.err.splitlines() == [
         'error: pod "nope" not found in namespace "default"; check the name with kubectl get pods -n default']
+
+
+def test_every_kind_of_target_and_reuse_agents_read_back():
+    targets = [parse_target(t) for t in ("db:5432", "udp://[fd00::10]:53", "https://api/healthz?x=1")] + [parse_dns("db")]
+    c = container.build(container.Spec("reach-abcde", "busybox:1.36", "IfNotPresent", targets, 3, insecure=True))
+    expected = "db:5432 udp://[fd00::10]:53 https://api/healthz?x=1 dns://db"
+    assert history.probed(c["command"]) == expected
+    agent = c["command"][:3] + ["reach-agent", "600"] + c["command"][4:]     # sh -c SCRIPT reach-agent KEEP WAIT ...
+    assert history.probed(agent) == expected
+    older = ["sh", "-c", "w=$1; shift; ... reach[%s] ...", "reach", "3", "db", "5432", "::1", "443"]   # HOST PORT pairs
+    assert history.probed(older) == "db:5432 [::1]:443"
+    assert history.probed(["sh", "-c", "echo reach[1]", "reach", "3", "tcp", "db"]).startswith("sh -c echo")

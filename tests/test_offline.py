@@ -65,7 +65,7 @@ def test_print_patch_matches_the_golden_files_and_is_stable(tmp_path):
     with open(pod_file) as f:
         assert json.load(f) == json.loads(fixture_calls("open")[0]["stdout"]), "golden/pod.json is the recorded pod"
     for golden, extra in (("patch.json", []), ("patch.yaml", ["-o", "yaml"]),
-                          ("replace.json", ["--patch-type", "replace"])):
+                          ("replace.json", ["--patch-type", "replace"]), ("copy.json", ["--copy-to", "web-reach"])):
         args = ["web-open", "-n", "default", "--to", "db:5432,api.example.com:443", "--name", "reach-golden",
                 "--print-patch", "--pod-file", pod_file] + extra + NO_KUBECTL
         first, second = run(args), run(args)

@@ -3,15 +3,20 @@ import json
 import os
 import shutil
 import socket
+import ssl
+import struct
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from conftest import ROOT, closed_port, listening_socket
 from lib import probe
-from lib.targets import Target
+from lib.targets import Target, parse_dns, parse_target
 
 OPEN, CLOSED = Target("127.0.0.1", 18080), Target("127.0.0.1", 18081)
 DNS = Target("no-such-host.invalid", 80)
@@ -63,6 +68,173 @@ def test_classify(via, rc, text, outcome):
         assert verdict.detail
 
 
+# UDP: (via, rc, text as the script prints it) -> outcome, and what the detail says. From OpenBSD nc 1.219 and
+# bash 5.2 on loopback; busybox 1.36's nc -u lines are those its TCP path prints (nc_bloaty: the same code).
+UDP = Target("127.0.0.1", 18053, "udp")
+UDP_CASES = [
+    ("nc-u", 0, "Connection to 127.0.0.1 18053 port [udp/*] succeeded!", "open", "open, or filtered"),   # OpenBSD
+    ("nc-u", 0, "127.0.0.1 (127.0.0.1:18053) open", "open", "no ICMP port-unreachable"),                  # busybox
+    ("nc-u", 1, "", "refused", "ICMP port unreachable"),            # both -v: silent on ECONNREFUSED
+    ("nc-u", 1, "nc: 127.0.0.1 (127.0.0.1:18053): Connection refused", "refused", "nothing listens"),    # busybox -vv
+    ("nc-u", 1, 'nc: getaddrinfo for host "no-such-host.invalid" port 53: Name or service not known', "dns", ""),
+    ("nc-u", 1, "nc: bad address 'no-such-host.invalid'", "dns", ""),
+    ("bash", 142, "", "open", "open, or filtered"),                 # read -t ran out: no answer, no ICMP error
+    ("bash", 124, "", "open", "open, or filtered"),                 # `timeout` ended it first
+    ("bash", 0, "", "open", "a datagram came back"),
+    ("bash", 1, "reach: line 1: read: read error: 0: Connection refused", "refused", "ICMP port unreachable"),
+    ("bash", 1, "reach: line 1: no-such-host.invalid: Name or service not known | reach: line 1: "
+                "/dev/udp/no-such-host.invalid/53: Invalid argument", "dns", ""),
+    ("none", 127, "the image's nc has no -u, and the image has no bash", "error", "--image busybox:1.36"),
+    ("nc-u", 2, "nc: something new", "error", "probe exited 2"),
+]
+
+
+@pytest.mark.parametrize("via, rc, text, outcome, says", UDP_CASES)
+def test_classify_udp(via, rc, text, outcome, says):
+    verdict = probe.classify(UDP, via, rc, text)
+    assert (verdict.outcome, verdict.raw) == (outcome, text) and says in verdict.detail
+
+
+# DNS, as the script prints it: glibc 2.36 getent, busybox 1.35 nslookup (the script's search walk), on a
+# loopback DNS responder read through a resolv.conf with a pod's search domains.
+DNS_CASES = [
+    ("db", "getent", 0, "10.96.251.9     STREAM db.shop.svc.cluster.local", "open",
+     "resolves to 10.96.251.9, as db.shop.svc.cluster.local", ("10.96.251.9",)),
+    ("api.example.com", "getent", 0, "192.0.2.10      STREAM api.example.com | 192.0.2.11      STREAM", "open",
+     "resolves to 192.0.2.10, 192.0.2.11", ("192.0.2.10", "192.0.2.11")),
+    ("v6.example.com", "getent", 0, "2001:db8::5     STREAM v6.example.com", "open", "resolves to 2001:db8::5",
+     ("2001:db8::5",)),
+    ("localhost", "getent", 0, "127.0.0.1       localhost", "open", "resolves to 127.0.0.1", ("127.0.0.1",)),  # hosts
+    ("nothere", "getent", 2, "", "dns", "does not resolve", ()),
+    ("silent.example.com", "getent", 124, "", "dns", "no answer from the pod's resolver within --timeout", ()),
+    ("web-0", "hosts", 0, "10.244.0.9 web-0", "open", "resolves to 10.244.0.9, from /etc/hosts", ("10.244.0.9",)),
+    ("db", "nslookup", 0, "tried: db.shop.svc.cluster.local. | Name:\tdb.shop.svc.cluster.local | Address: 10.96.251.9",
+     "open", "resolves to 10.96.251.9, as db.shop.svc.cluster.local", ("10.96.251.9",)),
+    ("api.example.com", "nslookup", 0, "tried: api.example.com.shop.svc.cluster.local. api.example.com.svc.cluster.local."
+     " api.example.com.cluster.local. api.example.com. | Name:\tapi.example.com | Address: 192.0.2.10 | "
+     "Name:\tapi.example.com | Address: 192.0.2.11", "open", "resolves to 192.0.2.10, 192.0.2.11",
+     ("192.0.2.10", "192.0.2.11")),
+    ("nothere", "nslookup", 1, "tried: nothere.shop.svc.cluster.local. nothere.svc.cluster.local. nothere.cluster.local."
+     " nothere. | ** server can't find nothere.: NXDOMAIN | ** server can't find nothere.: NXDOMAIN", "dns",
+     "no such name (NXDOMAIN) (tried nothere.shop.svc.cluster.local, nothere.svc.cluster.local, "
+     "nothere.cluster.local, nothere)", ()),
+    ("empty.example.com", "nslookup", 0, "tried: empty.example.com.", "dns", "the name has no address record", ()),
+    ("empty.example.com", "nslookup", 0, "tried: empty.example.com. | *** Can't find empty.example.com.: No answer",
+     "dns", "the name has no address record", ()),   # no reply to one of the two questions (busybox's source)
+    ("silent.example.com", "nslookup", 1, "tried: silent.example.com. | ;; connection timed out; no servers could be "
+     "reached", "dns", "no answer from the pod's resolver", ()),
+    ("silent.example.com", "nslookup", 143, "tried: silent.example.com. | nslookup: gave up after 1s", "dns",
+     "within --timeout", ()),
+    ("db", "none", 127, "this image has neither getent nor nslookup", "error", "--image nicolaka/netshoot:v0.13", ()),
+    ("db", "getent", 3, "", "error", "probe exited 3", ()),
+]
+
+
+@pytest.mark.parametrize("name, via, rc, text, outcome, detail, addresses", DNS_CASES)
+def test_classify_dns(name, via, rc, text, outcome, detail, addresses):
+    verdict = probe.classify(Target(name, 0, "dns"), via, rc, text)
+    assert (verdict.outcome, verdict.addresses) == (outcome, addresses)
+    assert detail in verdict.detail, verdict.detail
+
+
+# HTTP(S), as the script prints it: curl 7.88.1, busybox 1.35 wget, GNU wget 1.21.3, openssl 3.0 on loopback:
+# python's http.server, a closed port, a port that drops SYNs, a TLS server with a self-signed certificate.
+CERT = "*  subject: CN=localhost | *  expire date: Dec 22 16:41:56 2026 GMT | *  issuer: CN=localhost"
+HTTP_CASES = [
+    ("http://127.0.0.1:18080/", "curl", 0, "< HTTP/1.0 200 OK", False, "open", 200, "HTTP 200"),
+    ("http://127.0.0.1:18080/missing", "curl", 0, "< HTTP/1.0 404 Not Found", False, "open", 404, "HTTP 404"),
+    ("http://127.0.0.1:18080/moved", "curl", 0, "< HTTP/1.0 301 Moved Permanently", False, "open", 301, "HTTP 301"),
+    ("http://127.0.0.1:18081/", "curl", 7, "* connect to 127.0.0.1 port 18081 failed: Connection refused | curl: (7) "
+     "Failed to connect to 127.0.0.1 port 18081 after 0 ms: Couldn't connect to server", False, "refused", None, ""),
+    ("http://no-such-host.invalid/", "curl", 6, "curl: (6) Could not resolve host: no-such-host.invalid", False, "dns",
+     None, ""),
+    ("http://127.0.0.1:18082/", "curl", 28, "curl: (28) Connection timed out after 1001 milliseconds", False, "timeout",
+     None, "no HTTP answer within --timeout"),
+    ("https://127.0.0.1:18443/", "curl", 60, "curl: (60) SSL certificate problem: self-signed certificate | "
+     "with --insecure: | " + CERT + " | *  SSL certificate verify result: self-signed certificate (18), continuing "
+     "anyway. | < HTTP/1.0 200 OK", False, "tls", None,
+     "certificate not trusted: self-signed certificate (18); subject CN=localhost; expires Dec 22 16:41:56 2026 GMT; "
+     "without verification the server answers HTTP 200 (--insecure skips the check)"),
+    ("https://127.0.0.1:18443/", "curl", 0, CERT + " | *  SSL certificate verify result: self-signed certificate (18), "
+     "continuing anyway. | < HTTP/1.0 200 OK", True, "open", 200,
+     "HTTP 200; certificate not verified: self-signed certificate (18); subject CN=localhost"),
+    ("https://localhost:18443/", "curl", 0, CERT + " | *  SSL certificate verify ok. | < HTTP/1.0 200 OK", False,
+     "open", 200, "HTTP 200; certificate verified; subject CN=localhost; expires Dec 22 16:41:56 2026 GMT"),
+    ("https://127.0.0.1:18080/", "curl", 35, "curl: (35) OpenSSL/3.0.19: error:0A00010B:SSL routines::wrong version "
+     "number", False, "tls", None, "TLS handshake failed (the port does not speak TLS: plain http://?)"),
+    ("http://127.0.0.1:18080/", "wget", 0, "Connecting to 127.0.0.1:18080 (127.0.0.1:18080) |   HTTP/1.0 200 OK",
+     False, "open", 200, "HTTP 200"),
+    ("http://127.0.0.1:18080/missing", "wget", 1, "Connecting to 127.0.0.1:18080 (127.0.0.1:18080) |   HTTP/1.0 404 "
+     "File not found | wget: server returned error: HTTP/1.0 404 File not found", False, "open", 404, "HTTP 404"),
+    ("http://127.0.0.1:18080/moved", "wget", 0, "Connecting to 127.0.0.1:18080 (127.0.0.1:18080) |   HTTP/1.0 301 "
+     "Moved Permanently |   HTTP/1.0 200 OK", False, "open", 301, "HTTP 301, then 200 (wget follows redirects)"),
+    ("http://127.0.0.1:18081/", "wget", 1, "Connecting to 127.0.0.1:18081 (127.0.0.1:18081) | wget: can't connect to "
+     "remote host (127.0.0.1): Connection refused", False, "refused", None, ""),
+    ("http://no-such-host.invalid/", "wget", 1, "wget: bad address 'no-such-host.invalid'", False, "dns", None, ""),
+    ("http://127.0.0.1:18082/", "wget", 143, "Connecting to 127.0.0.1:18082 (127.0.0.1:18082)", False, "timeout", None,
+     "no HTTP answer within --timeout"),
+    ("https://127.0.0.1:18444/", "wget", 0, "Connecting to 127.0.0.1:18444 (127.0.0.1:18444) | wget: note: TLS "
+     "certificate validation not implemented |   HTTP/1.0 200 OK", False, "open", 200,
+     "HTTP 200; certificate not verified: busybox wget cannot verify certificates (curl can: --image "
+     "nicolaka/netshoot:v0.13)"),
+    ("https://127.0.0.1:18443/", "wget", 1, "Connecting to 127.0.0.1:18443 (127.0.0.1:18443) | wget: note: TLS "
+     "certificate validation not implemented | wget: TLS error from peer (alert code 40): handshake failure | wget: "
+     "error getting response: Connection reset by peer", False, "error", None,
+     "the port answers TLS, but busybox wget's own TLS could not finish the handshake"),
+    ("https://127.0.0.1:18080/", "wget", 1, "Connecting to 127.0.0.1:18080 (127.0.0.1:18080) | wget: note: TLS "
+     "certificate validation not implemented | wget: got bad TLS record (len:369) while expecting handshake record | "
+     "wget: error getting response: Connection reset by peer", False, "tls",
+     None, "TLS handshake failed (the port does not speak TLS: plain http://?): wget: got bad TLS record"),
+    # busybox wget with openssl in the image: wget has openssl check the certificate, and says nothing of it
+    ("https://127.0.0.1:18443/", "wget", 1, "Connecting to 127.0.0.1:18443 (127.0.0.1:18443) | wget: error getting "
+     "response: Connection reset by peer | openssl: | subject=CN = localhost | notAfter=Dec 22 16:41:56 2026 GMT | "
+     "issuer=CN = localhost | Verify return code: 18 (self-signed certificate)", False,
+     "tls", None, "certificate not trusted: self-signed certificate (openssl's check); subject CN = localhost"),
+    ("https://localhost:18443/", "wget", 0, "Connecting to localhost:18443 (127.0.0.1:18443) |   HTTP/1.0 200 OK | "
+     "openssl: | subject=CN = localhost | notAfter=Dec 22 16:41:56 2026 GMT | issuer=CN = localhost | Verify return "
+     "code: 0 (ok)", False, "open", 200, "HTTP 200; certificate verified (checked by openssl; busybox wget itself "
+     "cannot check it); subject CN = localhost; expires Dec 22 16:41:56 2026 GMT"),
+    ("http://127.0.0.1:18080/", "gnu-wget", 0, "Connecting to 127.0.0.1:18480... connected. |   HTTP/1.0 200 OK",
+     False, "open", 200, "HTTP 200"),
+    ("http://127.0.0.1:18080/missing", "gnu-wget", 8, "Connecting to 127.0.0.1:18480... connected. |   HTTP/1.0 404 "
+     "Not Found", False, "open", 404, "HTTP 404"),
+    ("http://127.0.0.1:18081/", "gnu-wget", 4, "Connecting to 127.0.0.1:18481... failed: Connection refused.", False,
+     "refused", None, ""),
+    ("http://no-such-host.invalid/", "gnu-wget", 4, "Resolving no-such-host.invalid (no-such-host.invalid)... failed: "
+     "Name or service not known. | wget: unable to resolve host address ‘no-such-host.invalid’", False, "dns", None, ""),
+    ("https://127.0.0.1:18443/", "gnu-wget", 5, "Connecting to 127.0.0.1:18443... connected. | ERROR: The certificate "
+     "of ‘127.0.0.1’ is not trusted. | ERROR: The certificate of ‘127.0.0.1’ doesn't have a known issuer.", False,
+     "tls", None, "certificate not trusted: The certificate of ‘127.0.0.1’ is not trusted."),
+    ("https://127.0.0.1:18443/", "gnu-wget", 0, "Connecting to 127.0.0.1:18443... connected. | WARNING: The certificate "
+     "of ‘127.0.0.1’ is not trusted. | WARNING: The certificate of ‘127.0.0.1’ doesn't have a known issuer. |   "
+     "HTTP/1.0 200 OK", True, "open", 200, "HTTP 200; certificate not verified: The certificate of ‘127.0.0.1’ is not "
+     "trusted."),
+    ("http://127.0.0.1:18080/", "gnu-wget", 124, "Connecting to 127.0.0.1:18082...", False, "timeout", None,
+     "no HTTP answer within --timeout"),
+    ("http://web/", "none", 127, "this image has neither curl nor wget", False, "error",
+     None, "the probe image has neither curl nor wget: use --image nicolaka/netshoot:v0.13"),
+    ("http://web/", "curl", 52, "curl: (52) Empty reply from server", False, "error", None,
+     "connected, but the server closed the connection without an HTTP answer"),
+]
+
+
+@pytest.mark.parametrize("url, via, rc, text, insecure, outcome, status, detail", HTTP_CASES)
+def test_classify_http(url, via, rc, text, insecure, outcome, status, detail):
+    verdict = probe.classify(parse_target(url), via, rc, text, insecure)
+    assert (verdict.outcome, verdict.http_status) == (outcome, status), verdict.detail
+    assert detail in verdict.detail, verdict.detail
+    if verdict.certificate and verdict.certificate.verified is False:
+        assert "verified" not in verdict.detail.replace("not verified", "")   # never claims what was not checked
+
+
+def test_the_certificate_as_data():
+    cert = probe.classify(parse_target("https://localhost:18443/"), "curl", 0,
+                          CERT + " | *  SSL certificate verify ok. | < HTTP/1.0 200 OK").certificate
+    assert cert == probe.Certificate("CN=localhost", "CN=localhost", "Dec 22 16:41:56 2026 GMT", True, "")
+    unchecked = probe.classify(parse_target("https://web/"), "wget", 0, "  HTTP/1.1 200 OK", True).certificate
+    assert (unchecked.verified, unchecked.problem) == (False, "not checked (--insecure)")
+
+
 def test_parse_log_reads_one_line_per_target():
     lines = ["reach[1] 127.0.0.1 18080 rc=0 nc-z: 127.0.0.1 (127.0.0.1:18080) open ",
              "reach[2] 127.0.0.1 18081 rc=1 nc-z:  ",
@@ -101,10 +273,26 @@ def test_targets_are_probed_in_parallel(tmp_path):
 
 
 def test_command_passes_targets_as_positional_parameters():
-    argv = probe.command([OPEN, Target("::1", 443)], 2.2)
+    targets = [OPEN, Target("::1", 443), parse_target("udp://[::1]:53"), parse_dns("db"),
+               parse_target("https://web:8443/healthz?x=1"), parse_target("http://web")]
+    argv = probe.command(targets, 2.2, insecure=True)
     assert argv[:2] == ["sh", "-c"] and argv[2] == probe.SCRIPT
-    assert argv[3:] == ["reach", "3", "127.0.0.1", "18080", "::1", "443"]
+    assert argv[3:] == ["reach", "3", "tcp", "127.0.0.1", "18080", "tcp", "::1", "443", "udp", "::1", "53",
+                        "dns", "db", "-", "https", "https://web:8443/healthz?x=1", "insecure", "http", "http://web/", "-"]
     assert probe.wait_seconds(0.2) == 1
+    assert probe.targets_of(argv[5:]) == targets      # history reads them back
+    assert probe.targets_of(["db", "5432", "::1", "443"]) == [Target("db", 5432), Target("::1", 443)]   # older ones
+    assert probe.targets_of(["tcp", "db"]) is None and probe.targets_of(["db", "x"]) is None
+
+
+def test_parse_line_reads_the_kind_and_the_insecure_flag():
+    https = parse_target("https://127.0.0.1:18443/")
+    line = ("reach[1] https https://127.0.0.1:18443/ insecure rc=0 curl: " + CERT +
+            " | *  SSL certificate verify result: self-signed certificate (18), continuing anyway. | < HTTP/1.0 200 OK | ")
+    index, verdict = probe.parse_line([https], line)
+    assert (index, verdict.outcome, verdict.http_status, verdict.via) == (0, "open", 200, "curl")
+    assert verdict.certificate.verified is False and "self-signed" in verdict.detail
+    assert probe.parse_line([UDP], "reach[1] udp 127.0.0.1 18053 rc=1 nc-u:  | ")[1].outcome == "refused"
 
 
 # -- the script, run for real ---------------------------------------------------------------
@@ -135,9 +323,34 @@ def test_script_never_runs_what_a_host_name_holds(tmp_path):
     assert not marker.exists()
     log = probe.parse_log([Target(h, 80) for h in hosts], out.splitlines())
     assert log.complete and [v.target.host for v in log.verdicts] == hosts
-    printed = sorted(line.split(" ")[:2] for line in out.splitlines() if not line.startswith("reach[done]"))
-    assert [host for _, host in printed][:4] == [h.split(" ")[0] for h in hosts[:4]]
+    printed = sorted(line.split(" ")[:3] for line in out.splitlines() if not line.startswith("reach[done]"))
+    assert [host for _, _, host in printed][:4] == [h.split(" ")[0] for h in hosts[:4]]
     assert out.splitlines()[-1] == "reach[done] 5"
+
+
+def test_script_never_runs_what_a_url_holds(tmp_path):
+    """A path may hold $ ( ) ; & ' and the like (they are URL characters): they reach curl as one argument."""
+    marker = tmp_path / "pwned"
+    urls = ["http://web/$(touch$IFS%s)" % marker, "http://web/;touch$IFS%s" % marker,
+            "http://web/'&&touch$IFS%s&&'" % marker, "https://web/?a=$(touch$IFS%s)" % marker]
+    targets = [parse_target(u) for u in urls]
+    curl = {"curl": {"plain": {str(t): [0, "< HTTP/1.1 200 OK"] for t in targets}}}
+    log = probe.parse_log(targets, run_script(targets, 1, fake_tools(tmp_path, curl)).splitlines())
+    assert not marker.exists()
+    assert log.complete and [(v.outcome, v.http_status) for v in log.verdicts] == [("open", 200)] * 4
+
+
+def test_script_consumes_every_parameter_and_never_exits():
+    """A reuse agent runs the script between its own head (k=$1; shift) and an idle loop."""
+    def bare_sh(script, *args):   # no tools at all
+        return subprocess.run([shutil.which("sh"), "-c", script, "reach"] + list(args), env={"PATH": "/nonexistent"},
+                              capture_output=True, text=True, timeout=30).stdout.splitlines()
+    tail = 'printf "after k=%s w=%s left=%s\\n" "$k" "$w" "$#"\n'
+    assert bare_sh(probe.SCRIPT + tail, "3")[-1] == "after k= w=3 left=0"
+    assert bare_sh("k=$1; shift\n" + probe.SCRIPT + tail, "600", "3")[-1] == "after k=600 w=3 left=0"
+    assert bare_sh(probe.SCRIPT + tail, "3", "unknown", "a", "b", "tcp", "x")[-1] == "after k= w=3 left=0"
+    assert bare_sh(probe.SCRIPT, "3", "sctp", "db", "9") == ["reach[1] sctp db 9 rc=2 none: no probe for sctp | ",
+                                                              "reach[done] 1"]
 
 
 def test_script_without_nc_or_bash_says_so(tmp_path):
@@ -223,3 +436,275 @@ def test_real_bash_dev_tcp(tmp_path, loopback):
     out = run_script([opened, closed, dropping], 1, {"PATH": str(bindir)}, shell=(shutil.which("sh"),))
     log = probe.parse_log([opened, closed, dropping], out.splitlines())
     assert [(v.outcome, v.via) for v in log.verdicts] == [("open", "bash"), ("refused", "bash"), ("timeout", "bash")]
+
+
+# -- the new probes with stand-in tools: the fallbacks --------------------------------------
+
+def test_udp_falls_back_to_bash_when_nc_has_no_u(tmp_path):
+    usage = "nc: invalid option -- 'u'\nBusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary."
+    tools = {"nc": {"invalid": [1, usage]},
+             "bash": {"udp": {"127.0.0.1 18053": [142, ""],
+                              "127.0.0.1 18081": [1, "reach: line 1: read: read error: 0: Connection refused"]}}}
+    targets = [UDP, Target("127.0.0.1", 18081, "udp")]
+    log = probe.parse_log(targets, run_script(targets, 1, fake_tools(tmp_path, tools)).splitlines())
+    assert [(v.outcome, v.via) for v in log.verdicts] == [("open", "bash"), ("refused", "bash")]
+    assert log.verdicts[0].detail == probe.UDP_OPEN
+
+
+def test_dns_takes_getent_hosts_when_getent_has_no_ahosts(tmp_path):
+    tools = {"getent": {"ahosts": {"db": [1, "Unknown database: ahosts"]}, "hosts": {"db": [0, "10.96.251.9     db"]}}}
+    log = probe.parse_log([parse_dns("db")], run_script([parse_dns("db")], 1, fake_tools(tmp_path, tools)).splitlines())
+    assert (log.verdicts[0].outcome, log.verdicts[0].addresses) == ("open", ("10.96.251.9",))
+
+
+def test_curl_asks_again_without_verification_to_tell_the_certificate(tmp_path):
+    https = parse_target("https://127.0.0.1:18443/")
+    tools = {"curl": {"plain": {str(https): [60, "curl: (60) SSL certificate problem: self-signed certificate"]},
+                      "-k": {str(https): [0, CERT.replace(" | ", "\n") + "\n< HTTP/1.1 200 OK\r\n"]}}}
+    out = run_script([https], 1, fake_tools(tmp_path, tools))
+    (verdict,) = probe.parse_log([https], out.splitlines()).verdicts
+    assert "\r" not in out and verdict.outcome == "tls" and verdict.certificate.subject == "CN=localhost"
+    assert verdict.detail.endswith("without verification the server answers HTTP 200 (--insecure skips the check)")
+
+
+def test_no_tool_for_a_probe_is_an_error_that_names_an_image(tmp_path):
+    targets = [parse_target("udp://db:53"), parse_dns("db"), parse_target("https://web/")]
+    log = probe.parse_log(targets, run_script(targets, 1, fake_tools(tmp_path, {}, with_timeout=False)).splitlines())
+    assert [v.outcome for v in log.verdicts] == ["error"] * 3
+    assert all("--image " in v.detail for v in log.verdicts)
+
+
+# -- the new probes with this machine's tools, against loopback -----------------------------
+
+CURL = shutil.which("curl")
+WGET = shutil.which("wget")
+GNU_WGET = WGET if WGET and "GNU Wget" in subprocess.run([WGET, "--version"], capture_output=True,
+                                                          text=True).stdout else None
+OPENSSL = shutil.which("openssl")
+
+
+def tools_env(tmp_path, **tools):
+    """PATH holding only these tools (name=path; a busybox path runs as the applet of that name)."""
+    bindir = tmp_path / "tools"
+    bindir.mkdir(parents=True)
+    for name, path in dict(tools, timeout=shutil.which("timeout")).items():
+        os.symlink(path, bindir / name)
+    return {"PATH": str(bindir)}
+
+
+class _Web(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def _serve(server):
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    """http on loopback (200 on /, 404 elsewhere), https with a self-signed certificate (when openssl can make
+    one; every cipher on, as busybox's TLS knows few), and a closed port: their URLs."""
+    plain = _serve(ThreadingHTTPServer(("127.0.0.1", 0), _Web))
+    urls = {"ok": "http://127.0.0.1:%d/" % plain.server_port, "missing": "http://127.0.0.1:%d/missing" % plain.server_port,
+            "refused": "http://127.0.0.1:%d/" % closed_port()}
+    servers = [plain]
+    if OPENSSL:
+        d = tmp_path_factory.mktemp("tls")
+        subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "key.pem"), "-out",
+                        str(d / "cert.pem"), "-days", "2", "-subj", "/CN=localhost"], capture_output=True, check=True)
+        tls = ThreadingHTTPServer(("127.0.0.1", 0), _Web)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(d / "cert.pem"), str(d / "key.pem"))
+        context.set_ciphers("ALL:@SECLEVEL=0")
+        tls.socket = context.wrap_socket(tls.socket, server_side=True)
+        servers.append(_serve(tls))
+        urls["https"] = "https://127.0.0.1:%d/" % tls.server_port
+    yield urls
+    for server in servers:
+        server.shutdown()
+
+
+def run_real(env, urls, insecure=False, shell=("sh",)):
+    targets = [parse_target(u) if "://" in u else parse_dns(u) for u in urls]
+    argv = probe.command(targets, 1, insecure)
+    out = subprocess.run([shutil.which(shell[0])] + list(shell[1:]) + argv[1:], env=env, capture_output=True,
+                         text=True, timeout=30).stdout
+    log = probe.parse_log(targets, out.splitlines())
+    assert log.complete, out
+    return log.verdicts
+
+
+@pytest.mark.skipif(not CURL, reason="no curl on this machine")
+def test_real_curl(tmp_path, web):
+    urls = [web["ok"], web["missing"], web["refused"]] + ([web["https"]] if "https" in web else [])
+    verdicts = run_real(tools_env(tmp_path, curl=CURL), urls)
+    assert [(v.outcome, v.http_status) for v in verdicts][:3] == [("open", 200), ("open", 404), ("refused", None)]
+    if "https" in web:
+        assert verdicts[3].outcome == "tls" and verdicts[3].certificate.subject == "CN=localhost"
+        assert "self-signed" in verdicts[3].detail and "answers HTTP 200" in verdicts[3].detail
+        (insecure,) = run_real(tools_env(tmp_path / "again", curl=CURL), [web["https"]], insecure=True)
+        assert (insecure.outcome, insecure.http_status, insecure.certificate.verified) == ("open", 200, False)
+
+
+@pytest.mark.skipif(not BUSYBOX, reason="no busybox on this machine (apt-get install busybox)")
+def test_real_busybox_wget(tmp_path, web):
+    urls = [web["ok"], web["missing"], web["refused"]] + ([web["https"]] if "https" in web else [])
+    verdicts = run_real(tools_env(tmp_path, wget=BUSYBOX), urls, shell=("busybox", "sh"))
+    assert [(v.outcome, v.http_status, v.via) for v in verdicts][:3] == [
+        ("open", 200, "wget"), ("open", 404, "wget"), ("refused", None, "wget")]
+    if "https" in web:   # busybox's own TLS: it answers, and nothing checked the certificate
+        assert (verdicts[3].outcome, verdicts[3].http_status) == ("open", 200)
+        assert "certificate not verified: busybox wget cannot verify certificates" in verdicts[3].detail
+
+
+@pytest.mark.skipif(not GNU_WGET, reason="no GNU wget on this machine")
+def test_real_gnu_wget(tmp_path, web):
+    urls = [web["ok"], web["missing"], web["refused"]] + ([web["https"]] if "https" in web else [])
+    verdicts = run_real(tools_env(tmp_path, wget=GNU_WGET), urls)
+    assert [(v.outcome, v.http_status, v.via) for v in verdicts][:3] == [
+        ("open", 200, "gnu-wget"), ("open", 404, "gnu-wget"), ("refused", None, "gnu-wget")]
+    if "https" in web:
+        assert verdicts[3].outcome == "tls" and "not trusted" in verdicts[3].detail
+
+
+@pytest.fixture
+def udp_ports():
+    """A UDP port that takes datagrams silently, one that answers each, and a closed one."""
+    silent, echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for s in (silent, echo):
+        s.bind(("127.0.0.1", 0))
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    closed.bind(("127.0.0.1", 0))
+    closed_number = closed.getsockname()[1]
+    closed.close()
+
+    def answer():
+        try:
+            while True:
+                data, peer = echo.recvfrom(64)
+                echo.sendto(data, peer)
+        except OSError:
+            pass
+    threading.Thread(target=answer, daemon=True).start()
+    yield ["udp://127.0.0.1:%d" % s.getsockname()[1] for s in (silent, echo)] + ["udp://127.0.0.1:%d" % closed_number]
+    silent.close()
+    echo.close()
+
+
+def test_real_udp(tmp_path, udp_ports):
+    """OpenBSD nc -u -z and bash's /dev/udp side by side (each waits its -w second for an ICMP error)."""
+    runs = []
+    if OPENBSD_NC:
+        runs.append(("nc-u", tools_env(tmp_path / "nc", nc=OPENBSD_NC)))
+    if shutil.which("bash"):
+        runs.append(("bash", tools_env(tmp_path / "bash", bash=shutil.which("bash"))))
+    if BUSYBOX:   # Debian's busybox nc has no -u: with no bash beside it, the probe says so
+        runs.append(("none", tools_env(tmp_path / "busybox", nc=BUSYBOX)))
+    if not runs:
+        pytest.skip("neither OpenBSD nc, bash nor busybox on this machine")
+    with ThreadPoolExecutor(len(runs)) as pool:
+        results = dict(zip([via for via, _ in runs], pool.map(lambda run: run_real(run[1], udp_ports), runs)))
+    if "nc-u" in results:
+        assert [v.outcome for v in results["nc-u"]] == ["open", "open", "refused"]
+        assert results["nc-u"][0].detail == probe.UDP_OPEN
+    if "bash" in results:
+        assert [(v.outcome, v.detail) for v in results["bash"]] == [
+            ("open", probe.UDP_OPEN), ("open", "a datagram came back: something listens there"),
+            ("refused", "ICMP port unreachable came back: nothing listens on that UDP port")]
+    if "none" in results:
+        assert {v.outcome for v in results["none"]} == {"error"}
+        assert "no nc that sends UDP" in results["none"][0].detail
+
+
+def test_real_dns_from_hosts(tmp_path):
+    """localhost is in /etc/hosts: getent finds it there, and so does the script itself where getent is missing."""
+    runs = [("getent", {"getent": shutil.which("getent")})] if shutil.which("getent") else []
+    runs += [("hosts", {"nslookup": BUSYBOX})] if BUSYBOX else []
+    for via, tools in runs:
+        (verdict,) = run_real(tools_env(tmp_path / via, **tools), ["localhost"])
+        assert (verdict.outcome, verdict.via) == ("open", via) and verdict.addresses, verdict
+
+
+class _Resolver:
+    """A DNS responder on 127.0.0.1:53: A records for ZONE, NOERROR with no answer for EMPTY, NXDOMAIN for the
+    rest; it notes every question (name, type) in order."""
+    ZONE = {"db.shop.svc.cluster.local": ["10.96.251.9"], "api.example.com": ["192.0.2.10", "192.0.2.11"]}
+    EMPTY = ("empty.example.com",)
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 53))
+        self.asked = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            while True:
+                query, peer = self.sock.recvfrom(512)
+                self.sock.sendto(self._answer(query), peer)
+        except OSError:
+            pass
+
+    def _answer(self, query):
+        labels, i = [], 12
+        while query[i]:
+            labels.append(query[i + 1:i + 1 + query[i]].decode().lower())
+            i += 1 + query[i]
+        name, qtype = ".".join(labels), struct.unpack(">H", query[i + 1:i + 3])[0]
+        self.asked.append((name, qtype))
+        records = [socket.inet_aton(a) for a in self.ZONE.get(name, []) if qtype == 1]
+        rcode = 0 if name in self.ZONE or name in self.EMPTY else 3
+        head = query[:2] + struct.pack(">HHHHH", 0x8180 | rcode, 1, len(records), 0, 0)
+        return head + query[12:i + 5] + b"".join(b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 30, 4) + r for r in records)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_real_dns_walks_the_search_domains_as_libc_does(tmp_path):
+    """busybox nslookup reads only `nameserver` lines: the script walks `search` and `ndots` itself. Under a pod's
+    resolv.conf (bind-mounted in a mount namespace of its own) it asks the same names in the same order as glibc's
+    getent, and stops at the first that answers."""
+    mount, unshare, getent = shutil.which("mount"), shutil.which("unshare"), shutil.which("getent")
+    if os.geteuid() != 0 or not (mount and unshare and getent and BUSYBOX):
+        pytest.skip("needs root, unshare, mount, getent and busybox")
+    try:
+        resolver = _Resolver()
+    except OSError:
+        pytest.skip("127.0.0.1:53 is taken")
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\nsearch shop.svc.cluster.local svc.cluster.local cluster.local\n"
+                      "options ndots:5\n")
+    names = ["db", "api.example.com", "nothere", "empty.example.com"]
+    targets = [parse_dns(n) for n in names]
+    verdicts, asked = {}, {}
+    try:
+        for via, tools in (("nslookup", {"nslookup": BUSYBOX}), ("getent", {"getent": getent})):
+            start = len(resolver.asked)
+            argv = probe.command(targets, 1)
+            out = subprocess.run([unshare, "-m", shutil.which("sh"), "-c",
+                                  '"$0" --bind "$1" /etc/resolv.conf && shift && exec "$@"', mount, str(resolv),
+                                  shutil.which("sh")] + argv[1:], env=tools_env(tmp_path / via, **tools),
+                                 capture_output=True, text=True, timeout=30)
+            if out.returncode or not out.stdout:
+                pytest.skip("no private mount namespace here: %s" % out.stderr.strip())
+            verdicts[via] = probe.parse_log(targets, out.stdout.splitlines()).verdicts
+            asked[via] = [name for name, qtype in resolver.asked[start:] if qtype == 1 and name.startswith("nothere")]
+    finally:
+        resolver.close()
+    for via in ("nslookup", "getent"):
+        assert [(v.outcome, v.addresses) for v in verdicts[via]] == [
+            ("open", ("10.96.251.9",)), ("open", ("192.0.2.10", "192.0.2.11")), ("dns", ()), ("dns", ())], via
+        assert verdicts[via][0].detail == "resolves to 10.96.251.9, as db.shop.svc.cluster.local"
+    assert verdicts["nslookup"][2].detail == ("no such name (NXDOMAIN) (tried nothere.shop.svc.cluster.local, "
+                                              "nothere.svc.cluster.local, nothere.cluster.local, nothere)")
+    assert verdicts["nslookup"][3].detail.startswith("the name has no address record")
+    assert list(dict.fromkeys(asked["nslookup"])) == list(dict.fromkeys(asked["getent"])) == [
+        "nothere.shop.svc.cluster.local", "nothere.svc.cluster.local", "nothere.cluster.local", "nothere"]

@@ -1,7 +1,7 @@
 import pytest
 
 from lib.errors import UsageError
-from lib.targets import Target, parse_duration, parse_target
+from lib.targets import Target, parse_dns, parse_duration, parse_target
 
 
 @pytest.mark.parametrize("text, host, port", [
@@ -73,3 +73,79 @@ def test_bad_durations(text):
     with pytest.raises(UsageError) as info:
         parse_duration(text, "--timeout")
     assert "--timeout" in info.value.message
+
+
+@pytest.mark.parametrize("text, target, printed", [
+    ("tcp://db:5432", Target("db", 5432), "db:5432"),                       # tcp is the default scheme
+    ("TCP://[::1]:443", Target("::1", 443), "[::1]:443"),
+    ("udp://kube-dns.kube-system:53", Target("kube-dns.kube-system", 53, "udp"), "udp://kube-dns.kube-system:53"),
+    ("udp://[fd00::10]:53", Target("fd00::10", 53, "udp"), "udp://[fd00::10]:53"),
+    ("http://web", Target("web", 80, "http", "/"), "http://web/"),
+    ("http://web:80/", Target("web", 80, "http", "/"), "http://web/"),
+    ("https://api.example.com/healthz?full=1&x=a%20b", Target("api.example.com", 443, "https", "/healthz?full=1&x=a%20b"),
+     "https://api.example.com/healthz?full=1&x=a%20b"),
+    ("https://10.0.0.5:8443/ready", Target("10.0.0.5", 8443, "https", "/ready"), "https://10.0.0.5:8443/ready"),
+    ("http://[::1]:8080/x", Target("::1", 8080, "http", "/x"), "http://[::1]:8080/x"),
+    ("https://[::1]", Target("::1", 443, "https", "/"), "https://[::1]/"),
+    ("http://web?probe=1", Target("web", 80, "http", "/?probe=1"), "http://web/?probe=1"),
+    ("dns://db.shop.svc.cluster.local.", Target("db.shop.svc.cluster.local.", 0, "dns"), "dns://db.shop.svc.cluster.local."),
+])
+def test_schemes(text, target, printed):
+    parsed = parse_target(text)
+    assert parsed == target and str(parsed) == printed
+    assert parse_target(str(parsed)) == parsed      # what reports print reads back (plan files, history)
+
+
+def test_the_scheme_is_part_of_a_target():
+    assert parse_target("tcp://db:53") == parse_target("db:53") == Target("db", 53)
+    assert parse_target("udp://db:53") != parse_target("db:53")
+    assert parse_target("http://web/a") != parse_target("http://web/b")
+    assert len({parse_target("db:80"), parse_target("udp://db:80"), parse_target("http://db/"), parse_dns("db")}) == 4
+    assert (parse_target("udp://db:53").protocol, parse_target("https://db/").protocol) == ("UDP", "TCP")
+
+
+@pytest.mark.parametrize("text, says", [
+    ("ftp://db:21", "reach probes tcp://, udp://, http:// and https:// targets (and names with --dns), not ftp://"),
+    ("udp://db", "missing port; expected HOST:PORT, e.g. udp://db:443"),
+    ("udp://db:53/x", "a udp target is HOST:PORT, with no path"),
+    ("tcp://db:5432?x", "a tcp target is HOST:PORT, with no path"),
+    ("udp://db:0", "out of range"),
+    ("http://", "empty host, e.g. http://web/healthz"),
+    ("http:///healthz", "empty host"),
+    ("http://web:99999/", "out of range"),
+    ("http://web:http/", "port must be a number"),
+    ("https://user:secret@web/", "no user or password in the URL"),
+    ("http://web/a b", "the path may hold only URL characters"),
+    ('http://web/"x"', "the path may hold only URL characters"),
+    ("http://web/`id`", "the path may hold only URL characters"),
+    ("http://web/caf\u00e9", "the path may hold only URL characters"),
+    ("http://web/%zz", "%XX escapes"),
+    ("http://web/#top", "drop the #fragment"),
+    ("http://::1/", "write an IPv6 address in brackets, e.g. http://[::1]/"),
+    ("http://[::1/", "write an IPv6 address as [ADDR] or [ADDR]:PORT"),
+    ("http://[web]/", "'web' is not an IPv6 address"),
+    ("http://-x/", "not a valid host name"),
+    ("http://web/" + "a" * 2000, "a URL of at most 2000 characters"),
+    ("dns://10.0.0.1", "10.0.0.1 is an address, not a name to resolve"),
+    ("dns://db:53", "give the name alone, without a port or path"),
+    ("dns://", "expected a name"),
+])
+def test_invalid_scheme_targets(text, says):
+    with pytest.raises(UsageError) as info:
+        parse_target(text)
+    assert says in info.value.message and "\n" not in info.value.message
+
+
+@pytest.mark.parametrize("text, says", [
+    ("", "invalid --dns '': expected a name"),
+    (" db", "expected a name"),
+    ("[::1]", "[::1] is an address"),
+    ("db/x", "without a port or path"),
+    ("$(id)", "not a valid host name"),
+    ("-db", "not a valid host name"),
+    ("b\u00fccher.example", "must be ASCII"),
+])
+def test_invalid_dns_names(text, says):
+    with pytest.raises(UsageError) as info:
+        parse_dns(text)
+    assert says in info.value.message
