@@ -39,6 +39,11 @@ examples:
   # from every pod of a workload; does the NetworkPolicy block it? (JUnit for CI)
   {prog} deploy/web -n shop --to db:5432 --expect closed --junit report.xml
 
+  # no container piling up: reuse a reach agent (kubectl exec); or probe from a copy, or a node
+  {prog} web -n shop --to db:5432 --reuse
+  {prog} web -n shop --to db:5432 --copy-to web-reach          # the copy is deleted afterwards
+  {prog} node/worker-1 -n ops --to registry.example.com:443    # the node's host network
+
   # why is it not reachable? the Service, endpoints and NetworkPolicies on the path
   {prog} web -n shop --to db:5432 --explain            # after the probe, for what failed
   {prog} explain web -n shop --to db:5432              # read-only prediction: no container added
@@ -58,7 +63,8 @@ exit codes:
 RBAC needed: get (and, to be fast, watch) pods; get and patch pods/ephemeralcontainers
 (update with kubectl < 1.32); get pods/log. Each run adds one ephemeral container
 (reach-xxxxx) to the pod: it does not restart the pod or change its readiness, and it
-can never be removed.
+can never be removed. --reuse also needs create on pods/exec; --copy-to and node/NAME
+need create and delete on pods (node/NAME: get nodes and namespaces too).
 """
 
 
