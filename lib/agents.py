@@ -26,9 +26,12 @@ while sleep "$p"; do
   [ $(( $(date +%s) - last )) -lt "$k" ] || break
 done
 '''
-# Marks the agent as used before the probe starts: a probe longer than what is left of the
-# keep-alive must not see its agent end under it.
-_TOUCH = 'touch /dev/termination-log 2>/dev/null; exec "$@"'
+# Marks the agent as used until the probe's own budget ($1 seconds from now) has passed, before
+# the probe starts: a probe longer than what is left of the keep-alive must not see its agent
+# end under it (the container's end would end the probe too). Plain touch where -d @EPOCH fails.
+_TOUCH = ('b=$1; shift; t=/dev/termination-log\n'
+          'touch -d "@$(( $(date +%s) + b ))" "$t" 2>/dev/null || touch "$t" 2>/dev/null\n'
+          'exec "$@"')
 
 
 def script() -> str:
@@ -41,9 +44,10 @@ def command(probe_command: List[str], keep_alive: float) -> List[str]:
     return ["sh", "-c", script(), AGENT, str(int(keep_alive))] + probe_command[4:]
 
 
-def exec_command(probe_command: List[str]) -> List[str]:
-    """What `kubectl exec` runs in an agent: the one-shot probe, after marking the agent used."""
-    return ["sh", "-c", _TOUCH, "reach-exec"] + probe_command
+def exec_command(probe_command: List[str], budget: int) -> List[str]:
+    """What `kubectl exec` runs in an agent: the one-shot probe, after marking the agent used for
+    the `budget` seconds the probe may take."""
+    return ["sh", "-c", _TOUCH, "reach-exec", str(int(budget))] + probe_command
 
 
 def duration_text(seconds: float) -> str:

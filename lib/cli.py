@@ -180,8 +180,10 @@ def pod_name(text: str) -> str:
 
 def pod_mode(args: argparse.Namespace) -> Any:
     """--copy-to or node/NAME: a PodMode, checked against the flags that go with it; None otherwise."""
-    kind, slash, node = (args.pod or "").partition("/")
-    is_node = bool(slash) and kind in ("node", "nodes", "no")
+    node = node_name(args.pod or "")
+    is_node = node is not None
+    if args.copy_to is not None and not args.copy_to:
+        raise UsageError("--copy-to needs a name for the copy, e.g. --copy-to web-reach")
     given = [flag for flag, on in (("--isolate", args.isolate), ("--same-node", args.same_node),
                                    ("--share-processes", args.share_processes)) if on]
     if given and not args.copy_to:
@@ -192,6 +194,11 @@ def pod_mode(args: argparse.Namespace) -> Any:
         raise UsageError("--keep-alive goes with --reuse")
     if not (args.copy_to or is_node):
         return None
+    if args.copy_to and args.target:
+        raise UsageError("--target shares one container's processes with the probe in the pod; in a copy, "
+                         "--share-processes shares all of them")
+    if args.copy_to and not is_node and args.copy_to == pod_name(args.pod or ""):
+        raise UsageError("--copy-to %s names the pod itself: give the copy a name of its own" % args.copy_to)
     if is_node and not node:
         raise UsageError("%r names no node: give node/NAME (kubectl get nodes)" % args.pod)
     if is_node and args.copy_to:
@@ -199,7 +206,7 @@ def pod_mode(args: argparse.Namespace) -> Any:
     if args.copy_to and not container.is_valid_name(args.copy_to) and not _is_subdomain(args.copy_to):
         raise UsageError("--copy-to %r is not a valid pod name (lower case letters, digits, '-' and '.')"
                          % args.copy_to)
-    for flag, on in (("--reuse", args.reuse), ("--target", args.target and is_node),
+    for flag, on in (("--reuse", args.reuse), ("--target", args.target),
                      ("--bypass-mesh", args.bypass_mesh and is_node), ("--explain", args.explain and is_node),
                      ("-l", args.selector), ("-A", args.all_namespaces), ("-f", args.filename), ("--junit", args.junit),
                      ("--tap", args.tap), ("--one", args.one), ("--parallel", args.parallel),
@@ -207,8 +214,14 @@ def pod_mode(args: argparse.Namespace) -> Any:
         if on:
             raise UsageError("%s does not go with %s" % (flag, "node/NAME" if is_node else "--copy-to"))
     from .podrun import PodMode
-    return PodMode(copy_to=args.copy_to or "", node=node if is_node else "", isolate=args.isolate,
+    return PodMode(copy_to=args.copy_to or "", node=node or "", isolate=args.isolate,
                    same_node=args.same_node, share_processes=args.share_processes, keep=args.keep)
+
+
+def node_name(text: str) -> Optional[str]:
+    """NAME of node/NAME (also nodes/, no/); None for anything else (a pod named node is a pod)."""
+    kind, slash, name = text.partition("/")
+    return name if slash and kind in ("node", "nodes", "no") else None
 
 
 def _is_subdomain(name: str) -> bool:
@@ -258,14 +271,16 @@ def make_request(args: argparse.Namespace, env: dict, need_pod: bool = True) -> 
     suffix = env.get("REACH_NAME_SUFFIX") or None
     if suffix and not container.is_valid_name(container.NAME_PREFIX + suffix):
         raise UsageError("REACH_NAME_SUFFIX %r does not make a valid container name" % suffix)
-    node = (args.pod or "").partition("/")[0] in ("node", "nodes", "no")
-    return Request(pod="" if node else pod_name(args.pod or ""), namespace=args.namespace, targets=request_targets(args),
-                   image=args.image,
+    keep_alive = parse_duration(args.keep_alive, "--keep-alive", 86400) if args.keep_alive else 600.0
+    if keep_alive < 1:
+        raise UsageError("--keep-alive %r: at least 1s (the agent looks at the clock in whole seconds)"
+                         % args.keep_alive)
+    pod = "" if node_name(args.pod or "") is not None else pod_name(args.pod or "")
+    return Request(pod=pod, namespace=args.namespace, targets=request_targets(args), image=args.image,
                    pull_policy=args.image_pull_policy, timeout=parse_duration(args.timeout, "--timeout"),
                    start_timeout=parse_duration(args.start_timeout, "--start-timeout"),
                    target_container=args.target, name_suffix=suffix, bypass_mesh=args.bypass_mesh,
-                   reuse=args.reuse,
-                   keep_alive=parse_duration(args.keep_alive, "--keep-alive", 86400) if args.keep_alive else 600.0,
+                   reuse=args.reuse, keep_alive=keep_alive,
                    insecure=getattr(args, "insecure", False))
 
 

@@ -22,6 +22,7 @@ from .errors import KubeError
 # Negative codes are signals (the watchdog's SIGTERM, an OOM kill): sh would raise on them.
 ALL_EXIT_CODES = list(range(-64, 256))
 CALL_TIMEOUT = 60.0  # kubectl's own --request-timeout is 0 (none); never hang for ever
+DELETE_TIMEOUT = 30.0
 COMPLETION_TIMEOUT = 5.0  # a shell waits for completions: better none than a hang
 _FORBIDDEN_RESOURCE = re.compile(r'cannot list resource "([^"]+)"')
 EPHEMERAL = "ephemeralContainerStatuses"   # where a container's state is: in the pod it was added to,
@@ -107,7 +108,10 @@ class Kubectl:
             self.err.write("+ %s\n" % " ".join(shlex.quote(a) for a in [self.binary] + argv))
         return argv
 
-    def run(self, args: List[str], stdin: Optional[str] = None, timeout: float = CALL_TIMEOUT) -> Result:
+    def run(self, args: List[str], stdin: Optional[str] = None, timeout: float = CALL_TIMEOUT,
+            own_group: bool = False) -> Result:
+        """One kubectl call. `own_group`: a process group of its own, which a terminal's Ctrl-C
+        does not reach (a clean-up that must not be cut short; its caller holds interrupts)."""
         cmd = self._cmd()
         argv = self._argv(args)
         started = time.time()
@@ -119,7 +123,7 @@ class Kubectl:
             with _Watchdog.later(timeout) as watchdog:
                 with interrupts.deferred():
                     proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True,
-                               _return_cmd=True, _preexec_fn=interrupts.in_child)
+                               _return_cmd=True, _preexec_fn=interrupts.in_child, _new_group=own_group)
                     self.wrote = self.wrote or args[0] in ("patch", "replace")   # the pod may change from here
                     self.live.append(proc)
                     self._end_if_cancelled(proc)
@@ -326,8 +330,10 @@ class Kubectl:
             return body   # created all the same: what was sent is what reach needs from it
 
     def delete_pod(self, name: str, namespace: str) -> Result:
-        """Delete a pod reach created; the Result (the caller says what a failure leaves behind)."""
-        return self.run(["delete", "pod", name, "-n", namespace, "--ignore-not-found", "--wait=false"])
+        """Delete a pod reach created, out of reach of a terminal's Ctrl-C; the Result (the caller
+        says what a failure leaves behind). A short grace period: the copy's app gets no long goodbye."""
+        return self.run(["delete", "pod", name, "-n", namespace, "--ignore-not-found", "--wait=false",
+                         "--grace-period=1"], timeout=DELETE_TIMEOUT, own_group=True)
 
 
 class Background:

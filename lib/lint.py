@@ -281,21 +281,15 @@ def _created_by_reach(doc: Dict[str, Any]) -> bool:
         "kubectl-reach/copy-of" in (meta.get("annotations") or {})
 
 
-_HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
-
-
 def _created_pod(doc: Dict[str, Any], label: str, level: str) -> List[Finding]:
-    """PodSecurity over a whole pod to create: its host namespaces, then every container."""
+    """PodSecurity over a whole pod to create: what the pod holds (host namespaces, volumes,
+    host ports, sysctls), then every container."""
     spec = doc["spec"]
-    findings = []
-    host = ["%s=true" % key for key in _HOST_NAMESPACES if spec.get(key) is True]
-    if host and level != "privileged":
-        findings.append(Finding(label, "spec", "spec", 'violates PodSecurity "%s:latest": host namespaces (%s)'
-                                % (level, ", ".join(host)), "podsecurity"))
     containers = list(spec.get("initContainers") or []) + list(spec.get("containers") or [])
-    for violation in podsecurity.check(containers, doc, level):
-        findings.append(Finding(label, "spec", "spec", violation.message(level), "podsecurity"))
-    return findings
+    found = [(reason, detail) for reason, detail in podsecurity.check_pod(spec, containers, level)] + \
+        [(v.reason, v.detail) for v in podsecurity.check(containers, doc, level)]
+    return [Finding(label, "spec", "spec", 'violates PodSecurity "%s:latest": %s (%s)' % (level, reason, detail),
+                    "podsecurity") for reason, detail in found]
 
 
 # --- the checks --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from . import container, manifests, newpods, pods, preview
+from . import agents, container, manifests, newpods, pods, preview
 from .cli import make_request, pod_mode
 from .errors import Exit, UsageError
 from .kubectl import Kubectl
@@ -35,10 +35,16 @@ def run(args: argparse.Namespace, env: dict, out: TextIO, err: TextIO) -> int:
     if mode:   # --copy-to: the copy reach would create
         if pod is None:
             raise UsageError("--copy-to copies the pod: give POD, or --pod-file")
+        if not pod["metadata"].get("uid"):
+            raise UsageError("--pod-file holds a pod without metadata.uid: the copy is owned by the pod through it",
+                             "give the pod as kubectl get pod NAME -o json prints it")
         body = newpods.copy_of(pod, container.build(spec), mode.copy_to, mode.isolate, mode.same_node,
                                mode.share_processes)
     else:
         body = preview.body(spec, pod, args.patch_type)
+        if request.reuse:   # what a --reuse run adds when the pod has no agent: the container as an agent
+            added = body["spec"]["ephemeralContainers"][-1]
+            added["command"] = agents.command(added["command"], request.keep_alive)
     out.write(preview.render(body, "yaml" if args.output == "yaml" else "json"))
     return int(Exit.OK)
 

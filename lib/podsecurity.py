@@ -41,6 +41,53 @@ def check(containers: Sequence[Container], pod: Optional[Dict[str, Any]], level:
     return found
 
 
+# --- what only a pod being created is checked for (a patched pod was admitted with them) ---------
+
+_HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
+SAFE_SYSCTLS = frozenset((
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"))
+RESTRICTED_VOLUMES = frozenset(("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                                "projected", "secret", "image"))
+
+
+def check_pod(spec: Dict[str, Any], containers: Sequence[Container], level: str) -> List[Tuple[str, str]]:
+    """(reason, detail) of the pod-level checks of `level`, in PodSecurity's wording."""
+    if level == "privileged":
+        return []
+    out = []
+    host = ["%s=true" % key for key in _HOST_NAMESPACES if spec.get(key) is True]
+    if host:
+        out.append(("host namespaces", ", ".join(host)))
+    volumes = [v for v in spec.get("volumes") or [] if isinstance(v, dict)]
+    host_paths = [str(v.get("name", "")) for v in volumes if "hostPath" in v]
+    if host_paths:
+        out.append(("hostPath volumes", "%s %s" % ("volume" if len(host_paths) == 1 else "volumes",
+                                                   _quoted(host_paths))))
+    using = [(str(c.get("name", "")), [str(p.get("hostPort")) for p in c.get("ports") or []
+                                       if isinstance(p, dict) and p.get("hostPort")]) for c in containers]
+    using = [(name, ports) for name, ports in using if ports]
+    if using:
+        ports = [p for _, ps in using for p in ps]
+        out.append(("hostPort", "%s %s %s %s" % (_who([n for n, _ in using]), "uses" if len(using) == 1 else "use",
+                                                 "hostPort" if len(ports) == 1 else "hostPorts", ", ".join(ports))))
+    sysctls = [str(s.get("name", "")) for s in (spec.get("securityContext") or {}).get("sysctls") or []
+               if isinstance(s, dict) and s.get("name") not in SAFE_SYSCTLS]
+    if sysctls:
+        out.append(("forbidden sysctls", ", ".join(sysctls)))
+    if level == "restricted":
+        bad = [(str(v.get("name", "")), next((k for k in v if k != "name"), "")) for v in volumes
+               if not any(k in RESTRICTED_VOLUMES for k in v if k != "name")]
+        if bad:
+            out.append(("restricted volume types", "%s %s %s %s" % (
+                "volume" if len(bad) == 1 else "volumes", _quoted([n for n, _ in bad]),
+                "uses" if len(bad) == 1 else "use", "restricted volume type%s %s" % (
+                    "" if len(bad) == 1 else "s", _quoted(sorted({t for _, t in bad}))))))
+    return out
+
+
 def _sc(c: Container) -> Dict[str, Any]:
     sc = c.get("securityContext")
     return sc if isinstance(sc, dict) else {}

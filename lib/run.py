@@ -171,17 +171,18 @@ class Run:
         self.ui.progress("probing from reach agent %s in pod %s/%s (kubectl exec; no new container)"
                          % (agent, self.namespace, self.pod_name))
         targets = self.req.targets
+        budget = probe.wait_seconds(self.req.timeout) + LOG_MARGIN
         result = self.kube.exec(self.pod_name, self.namespace, agent,
-                                agents.exec_command(probe.command(targets, self.req.timeout, self.req.insecure)),
-                                self._show_verdict, probe.wait_seconds(self.req.timeout) + LOG_MARGIN,
+                                agents.exec_command(probe.command(targets, self.req.timeout, self.req.insecure),
+                                                    int(budget)),
+                                self._show_verdict, budget,
                                 until=lambda line: probe.parse_line(targets, line) == probe.DONE)
         log = probe.parse_log(targets, result.stdout.splitlines())
         if log.complete:
             self._lap("exec_ms")
             return log.verdicts
         if result.expired:
-            raise ProbeError("the probe in agent %s did not finish within %gs"
-                             % (agent, probe.wait_seconds(self.req.timeout) + LOG_MARGIN),
+            raise ProbeError("the probe in agent %s did not finish within %gs" % (agent, budget),
                              "name resolution may be hanging in the pod")
         error = apierrors.classify(result.stderr, self.pod_name, self.namespace, "exec", agent)
         if error.reason == "Forbidden":

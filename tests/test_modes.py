@@ -68,10 +68,22 @@ def test_an_agent_that_runs_otherwise_is_not_reused(differs):
     assert agents.find(with_agents((other, True)), probe_spec("reach-new")) is None
 
 
-def test_exec_into_an_agent_marks_it_used_before_the_probe():
+def test_exec_into_an_agent_marks_it_used_until_the_probes_budget_has_passed(tmp_path):
     one_shot = probe_spec()["command"]
-    cmd = agents.exec_command(one_shot)
-    assert cmd[:2] == ["sh", "-c"] and "touch /dev/termination-log" in cmd[2] and cmd[4:] == one_shot
+    cmd = agents.exec_command(one_shot, 93)
+    assert cmd[:2] == ["sh", "-c"] and cmd[3:5] == ["reach-exec", "93"] and cmd[5:] == one_shot
+    # the real script, its file moved: the mark lies 93 s ahead, then the probe command runs
+    import os
+    import time
+    mark = tmp_path / "termination-log"
+    mark.write_text("")
+    script = cmd[2].replace("/dev/termination-log", str(mark))
+    for shell in ("sh", "busybox"):
+        argv = [shell, "-c", script] if shell == "sh" else ["busybox", "sh", "-c", script]
+        if shell == "busybox" and not __import__("shutil").which("busybox"):
+            continue
+        r = subprocess.run(argv + ["reach-exec", "93", "echo", "probed"], capture_output=True, text=True, timeout=10)
+        assert r.stdout == "probed\n" and 90 <= os.path.getmtime(mark) - time.time() <= 94, (shell, r.stderr)
 
 
 @pytest.mark.parametrize("stderr,gone", [
@@ -209,3 +221,43 @@ def test_lint_says_a_node_pod_needs_a_privileged_namespace():
     (finding,) = lint.lint(body, "node.json", None, level="baseline")
     assert finding.message == 'violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)'
     assert lint.lint(body, "node.json", None, level="privileged") == []
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["web", "--to", "db:1", "--copy-to="], "--copy-to needs a name"),
+    (["web", "--to", "db:1", "--copy-to", "web"], "names the pod itself"),
+    (["pod/web", "--to", "db:1", "--copy-to", "web"], "names the pod itself"),
+    (["web", "--to", "db:1", "--copy-to", "c", "--target", "app"], "--share-processes shares all of them"),
+])
+def test_copy_flags_that_would_do_harm_or_nothing(argv, message):
+    with pytest.raises(UsageError) as e:
+        cli.pod_mode(args_for(*argv))
+    assert message in e.value.message
+
+
+def test_a_pod_named_node_is_a_pod():
+    assert cli.pod_mode(args_for("node", "--to", "db:1")) is None
+    assert cli.make_request(args_for("node", "--to", "db:1"), {}).pod == "node"
+
+
+def test_keep_alive_below_a_second_is_refused():
+    with pytest.raises(UsageError) as e:
+        cli.make_request(args_for("web", "--to", "db:1", "--reuse", "--keep-alive", "500ms"), {})
+    assert "at least 1s" in e.value.message
+
+
+def test_lint_of_a_pod_to_create_checks_what_the_pod_holds():
+    from lib import lint
+    pod = real_pod()
+    pod["metadata"]["annotations"] = {newpods.COPY_OF: "web"}
+    pod["spec"]["volumes"].append({"name": "h", "hostPath": {"path": "/var/run"}})
+    pod["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 8080}]
+    pod["spec"]["securityContext"] = {"sysctls": [{"name": "net.core.somaxconn", "value": "1024"},
+                                                  {"name": "net.ipv4.tcp_syncookies", "value": "1"}]}
+    messages = [f.message for f in lint.lint(pod, "copy.json", None, level="baseline")]
+    assert messages == ['violates PodSecurity "baseline:latest": hostPath volumes (volume "h")',
+                        'violates PodSecurity "baseline:latest": hostPort (container "nginx" uses hostPort 8080)',
+                        'violates PodSecurity "baseline:latest": forbidden sysctls (net.core.somaxconn)']
+    restricted = [f.message for f in lint.lint(pod, "copy.json", None, level="restricted")]
+    assert 'violates PodSecurity "restricted:latest": restricted volume types (volume "h" uses restricted volume ' \
+           'type "hostPath")' in restricted

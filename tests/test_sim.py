@@ -137,11 +137,15 @@ def test_a_slow_probe_is_followed_with_logs(cluster, tmp_path):
 
 def test_verdicts_from_the_termination_message_need_no_logs_call(cluster, ports):
     opened, closed = ports
-    cluster["SIM_RELIST"] = "1"   # the kubelet reports the container once it has already ended
-    r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "--to", "127.0.0.1:%d" % closed, "-o", "json", "-v")
-    assert r.returncode == 1, r.stderr
-    doc = json.loads(r.stdout)
-    assert [t["verdict"] for t in doc["targets"]] == ["open", "refused"]
+    cluster["SIM_RELIST"] = "1"   # the kubelet reports the container once it has already ended...
+    for _ in range(3):   # ...unless a relist falls between the probe's start and end (a loaded machine)
+        r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "--to", "127.0.0.1:%d" % closed, "-o", "json",
+                  "-v")
+        assert r.returncode == 1, r.stderr
+        doc = json.loads(r.stdout)
+        assert [t["verdict"] for t in doc["targets"]] == ["open", "refused"]
+        if doc["kubectlCalls"] == 3:
+            break
     assert doc["kubectlCalls"] == 3 and "kubectl logs" not in r.stderr
 
 

@@ -220,3 +220,40 @@ def test_ctrl_c_deletes_the_node_pod(fast, ports):  # noqa: F811
     code, _, err = interrupt_when_created(fast, ["node/lab-node", "--to", "127.0.0.1:%d" % opened], "reach-nodex")
     assert code == 130, err
     assert deleted(fast) == ["default/reach-nodex"] and "was deleted" in err
+
+
+def sigint_when(env, argv, mark, then=None):
+    """Start reach; Ctrl-C its group once `mark` is on its stderr, and again `then` seconds later."""
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "reach.py")] + argv, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    seen = ""
+    while mark not in seen:
+        line = proc.stderr.readline()
+        assert line, "reach ended before %r: %s" % (mark, seen)
+        seen += line
+    os.killpg(proc.pid, signal.SIGINT)
+    if then is not None:
+        time.sleep(then)
+        os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, out, seen + err
+
+
+def test_ctrl_c_while_creating_never_deletes_a_pod_this_run_did_not_create(fast, ports):  # noqa: F811
+    opened, _ = ports
+    assert reach(fast, "web", "--to", "127.0.0.1:%d" % opened, "--copy-to", "web-reach", "--keep").returncode == 0
+    fast["SIM_API"] = "0.5"   # the create is on its way when Ctrl-C comes
+    code, _, err = sigint_when(fast, ["web", "--to", "127.0.0.1:%d" % opened, "--copy-to", "web-reach"],
+                               "creating pod")
+    assert code == 130, err
+    assert "was not created by this run (or is gone): left alone" in err
+    assert not deleted(fast) and "default/web-reach" in pods_of(fast)
+
+
+def test_a_second_ctrl_c_does_not_stop_the_delete(fast, ports):  # noqa: F811
+    opened, _ = ports
+    fast.update(SIM_START_DELAY="30,30", SIM_API="0.4")   # the delete takes a while
+    code, _, err = sigint_when(fast, ["web", "--to", "127.0.0.1:%d" % opened, "--copy-to", "web-reach"],
+                               "waiting for", then=0.3)
+    assert code == 130, err
+    assert "pod default/web-reach was deleted" in err and deleted(fast) == ["default/web-reach"]
