@@ -32,7 +32,7 @@ def first_line(stderr: str) -> str:
 def is_client_too_old(stderr: str) -> bool:
     """kubectl < 1.32 has no --subresource=ephemeralcontainers (< 1.24: no --subresource)."""
     return ('invalid subresource value: "ephemeralcontainers"' in stderr
-            or "unknown flag: --subresource" in stderr)
+            or "unknown flag: --subresource" in stderr or "unknown flag: --patch-file" in stderr)
 
 
 def is_conflict(stderr: str) -> bool:

@@ -143,7 +143,8 @@ def build_parser(prog: str, predict: bool = False) -> argparse.ArgumentParser:
     many.add_argument("-f", "--filename", metavar="PLAN", help="a plan file of checks (YAML or JSON): see README")
     many.add_argument("--expect", choices=("open", "closed"), default="open",
                       help="what the targets should be (default: open); closed passes on refused, timeout, "
-                           "unreachable")
+                           "unreachable; udp:// silence (open, or filtered) passes open and is inconclusive for "
+                           "closed (exit 4)")
     many.add_argument("--dns-counts-as-closed", action="store_true",
                       help="with --expect closed: a name that does not resolve passes too")
     many.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one testcase per pod x target)")

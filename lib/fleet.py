@@ -59,6 +59,18 @@ def verdict_met(v: Verdict, expect: str, dns_counts_as_closed: bool = False) -> 
     return met(v.outcome, expect, dns_counts_as_closed or v.target.scheme == "dns")
 
 
+def inconclusive(v: Verdict, expect: str) -> bool:
+    """UDP silence (no ICMP port-unreachable, no answer) against `closed`: a port a NetworkPolicy drops
+    and one that listens without answering look the same, so it neither meets nor fails it, and
+    counts as a probe that could not decide (exit 4). Against `open` it passes: nothing refused,
+    which is all an `open` UDP verdict says (README: Probes)."""
+    return expect == "closed" and v.udp_silence
+
+
+INCONCLUSIVE = ("inconclusive for --expect closed: UDP silence is open or filtered, and a dropped datagram looks "
+                "the same as a port that takes it without answering")
+
+
 def jobs(groups: Sequence[Tuple[Sequence[Dict[str, Any]], Sequence[Target], str, str, float, Optional[str]]]
          ) -> List[Job]:
     """One Job per pod: (pods, targets, expect, image, timeout, selector) groups merged by pod, so a
@@ -205,14 +217,17 @@ class _PodUi(Ui):
 
 def exit_code(outcomes: Sequence[PodOutcome], skipped: Sequence[Skipped], dns_counts_as_closed: bool) -> Exit:
     """1 when an expectation is not met; else the first pod error's code (4 for a verdict the probe
-    could not decide, as for one pod); 3 when nothing ran."""
-    if any(v.outcome != "error" and not verdict_met(v, o.expects.get(v.target, "open"), dns_counts_as_closed)
+    could not decide, as for one pod, and for UDP silence expected closed); 3 when nothing ran."""
+    def undecided(o: PodOutcome, v: Verdict) -> bool:
+        return v.outcome == "error" or inconclusive(v, o.expects.get(v.target, "open"))
+
+    if any(not undecided(o, v) and not verdict_met(v, o.expects.get(v.target, "open"), dns_counts_as_closed)
            for o in outcomes for v in o.verdicts):
         return Exit.UNREACHABLE
     errors = [o.error for o in outcomes if o.error is not None]
     if errors:
         return Exit(errors[0].exit_code)
-    if any(v.outcome == "error" for o in outcomes for v in o.verdicts):
+    if any(undecided(o, v) for o in outcomes for v in o.verdicts):
         return Exit.PROBE
     if not outcomes:
         return Exit.KUBERNETES

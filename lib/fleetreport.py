@@ -5,7 +5,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, List, NamedTuple, Sequence, Tuple
 
-from .fleet import PodOutcome, verdict_met
+from .fleet import INCONCLUSIVE, PodOutcome, inconclusive, verdict_met
 from .report import GREEN, RED, YELLOW, Style
 from .sources import Skipped
 
@@ -37,8 +37,10 @@ def rows(outcomes: Sequence[PodOutcome], skipped: Sequence[Tuple[Skipped, Dict[A
             continue
         for v in o.verdicts:
             expect = o.expects.get(v.target, "open")
-            status = ERROR if v.outcome == "error" else PASS if verdict_met(v, expect, dns_counts_as_closed) else FAIL
-            text = "; ".join(dict.fromkeys(t for t in (v.detail, v.raw) if t))   # the why, and the probe's own words
+            status = ERROR if v.outcome == "error" or inconclusive(v, expect) else \
+                PASS if verdict_met(v, expect, dns_counts_as_closed) else FAIL
+            text = "; ".join(dict.fromkeys(t for t in (INCONCLUSIVE if inconclusive(v, expect) else "", v.detail,
+                                                       v.raw) if t))   # the why, and the probe's own words
             out.append(Row(o.namespace, o.pod, str(v.target), status, v.outcome, expect, text, o.container))
     for s, expects in skipped:
         out += [Row(s.namespace, s.pod, str(t), SKIP, "", expect, s.reason, "") for t, expect in expects.items()]

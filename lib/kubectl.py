@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shlex
 import signal
@@ -242,11 +243,15 @@ class Kubectl:
             return []
         return result.stdout.split() if result.ok else []
 
-    def add_ephemeral(self, pod: Dict[str, Any], spec: Dict[str, Any]) -> None:
+    def prepare_patch(self, pod: str, namespace: Optional[str]) -> PendingPatch:
+        """Start the `kubectl patch` that adds the container before its body is known (see PendingPatch)."""
+        return PendingPatch(self, ["patch", "pod", pod] + _ns(namespace) + [
+            "--subresource=ephemeralcontainers", "--type=strategic", "--patch-file", "/dev/stdin"])
+
+    def add_ephemeral(self, pod: Dict[str, Any], spec: Dict[str, Any], pending: Optional[PendingPatch] = None) -> None:
         """Add the container: a patch of the subresource, or on kubectl < 1.32 a PUT of it."""
         name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
-        result = self.run(["patch", "pod", name, "-n", ns, "--subresource=ephemeralcontainers",
-                           "--type=strategic", "-p", container.strategic_patch(spec)])
+        result = (pending or self.prepare_patch(name, ns)).send(container.strategic_patch(spec))
         if result.ok:
             return
         if not apierrors.is_client_too_old(result.stderr):
@@ -334,6 +339,72 @@ class Kubectl:
         says what a failure leaves behind). A short grace period: the copy's app gets no long goodbye."""
         return self.run(["delete", "pod", name, "-n", namespace, "--ignore-not-found", "--wait=false",
                          "--grace-period=1"], timeout=DELETE_TIMEOUT, own_group=True)
+
+
+class PendingPatch:
+    """`kubectl patch --patch-file /dev/stdin`, started before its body is known.
+
+    kubectl reads the whole patch file before it sends any request (checked with the real
+    kubectl 1.32: it loads its config, then waits on stdin; not even discovery happens before
+    EOF). So the process can start while reach still reads the pod - its start-up, 50-100 ms,
+    is then off the critical path - and cancel() before send() changes nothing in the cluster.
+    """
+
+    def __init__(self, kube: Kubectl, args: List[str]):
+        self.kube = kube
+        self.args = args
+        self.body: queue.Queue = queue.Queue()   # the body, then None (EOF)
+        self.sent = False
+        self.cancelled = False
+        cmd = kube._cmd()
+        self.argv = kube._argv(args)
+        self.started = time.time()
+        kube._take_slot()   # a fan-out's slot, held until the answer or the cancel
+        try:
+            with interrupts.deferred():   # started and on record, or neither
+                self.proc = cmd(*self.argv, _in=self.body, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True,
+                                _return_cmd=True, _preexec_fn=interrupts.in_child)
+                kube.live.append(self.proc)
+                kube._end_if_cancelled(self.proc)
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self.kube.slots:
+            self.kube.slots.release()
+
+    def send(self, body: str, timeout: float = CALL_TIMEOUT) -> Result:
+        """Hand kubectl the body (it sends the patch now) and wait for its answer."""
+        self.sent = True
+        self.kube.wrote = True
+        self.body.put(body)
+        self.body.put(None)   # EOF: kubectl reads no further
+        try:
+            with _Watchdog(self.proc, timeout) as watchdog:
+                self.proc.wait()
+        finally:
+            if self.proc in self.kube.live:
+                self.kube.live.remove(self.proc)
+            self._release()
+        if watchdog.expired:
+            raise KubeError("kubectl patch did not answer within %gs" % timeout,
+                            "check that the API server is reachable (kubectl get --raw /readyz)", reason="Timeout")
+        result = Result(_text(self.proc.stdout), _text(self.proc.stderr), self.proc.exit_code)
+        if self.kube.recorder:
+            self.kube.recorder.write(self.argv, body, result, self.started, time.time() - self.started)
+        return result
+
+    def cancel(self) -> None:
+        """End the process unsent: it has read nothing, so it has sent nothing."""
+        if self.sent or self.cancelled:
+            return
+        self.cancelled = True
+        _terminate(self.proc)
+        self.body.put(None)
+        if self.proc in self.kube.live:
+            self.kube.live.remove(self.proc)
+        self._release()
 
 
 class Background:

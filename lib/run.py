@@ -93,6 +93,7 @@ class Run:
         self.name = ""
         self.added = False
         self.reusing = False   # the probe runs in an agent found in the pod (--reuse)
+        self.pending: Optional[Any] = None   # the patch started ahead of its body (kubectl.PendingPatch)
         self.timings: Dict[str, int] = {}
         self._mark = 0.0
         self.prefetched = pod   # a fan-out lists its pods at once: no get per pod
@@ -119,6 +120,17 @@ class Run:
         self._mark = now
 
     def _execute(self) -> RunResult:
+        # The patch's kubectl starts at once and waits for its body while the pod is read: its
+        # start-up is off the critical path, and a pod found not Running gets nothing.
+        self.pending = None if self.prefetched or self.req.reuse else self.kube.prepare_patch(self.req.pod,
+                                                                                             self.req.namespace)
+        try:
+            return self._execute_read()
+        finally:
+            if self.pending:
+                self.pending.cancel()
+
+    def _execute_read(self) -> RunResult:
         req, kube = self.req, self.kube
         began = self._mark = self.clock.now()
         pod = self.prefetched or kube.get_pod(req.pod, req.namespace)
@@ -240,7 +252,7 @@ class Run:
 
     def _add(self, pod: Dict[str, Any], spec: Dict[str, Any]) -> None:
         try:
-            self.kube.add_ephemeral(pod, spec)
+            self.kube.add_ephemeral(pod, spec, self.pending)
         except KubeError as e:
             if e.reason == "Timeout":  # the API may have taken it all the same
                 e.hint += "; ephemeral container %s may have been added: %s" % (self.name, self._logs_command())

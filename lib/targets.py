@@ -16,6 +16,7 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 # What a URL's path and query may hold (RFC 3986 pchar, '/' and '?'); '%' only as %XX. No spaces,
 # no '#', nothing beyond ASCII: the probe prints the URL on its one result line.
 _PATH = re.compile(r"^/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*$")
+_SCOPE = re.compile(r"[A-Za-z0-9_.-]{1,64}")   # an IPv6 zone (an interface name or number), whole
 SCHEMES = ("tcp", "udp", "http", "https", "dns")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _MAX_URL = 2000
@@ -136,10 +137,16 @@ def _url(raw: str, scheme: str, rest: str) -> Target:
 
 
 def _check_ipv6(raw: str, host: str) -> None:
+    """An IPv6 address, with a scope (`%eth0`, `%25eth0` in a URL) of letters, digits and `_.-` only:
+    Python 3.9+ takes anything after `%`, and the host is printed on the probe's result line."""
+    address, sep, scope = host.partition("%")
     try:
-        ipaddress.IPv6Address(host)
+        ipaddress.IPv6Address(address)
     except ValueError:
         raise UsageError("invalid target %r: %r is not an IPv6 address" % (raw, host)) from None
+    if sep and not _SCOPE.fullmatch(scope):
+        raise UsageError("invalid target %r: the scope of IPv6 address %r may hold only letters, digits, '_', '.' "
+                         "and '-' (e.g. %%eth0)" % (raw, address))
 
 
 def _is_ip(text: str) -> bool:

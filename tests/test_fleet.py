@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import fixture_calls
-from lib import fleet, fleetreport, plan, sources
+from lib import fleet, fleetreport, plan, probe, sources
 from lib.errors import ReachError, UsageError
 from lib.probe import Verdict
 from lib.report import Style
@@ -243,6 +243,28 @@ def test_an_undecided_verdict_in_a_fan_out_exits_4_as_for_one_pod():
     assert fleet.exit_code([outcome("p1", ("a:1", "error"), ("b:2", "refused"))], [], False) == 1
     rows = fleetreport.rows([outcome("p1", ("a:1", "error"))], [], False)
     assert rows[0].status == fleetreport.ERROR
+
+
+def test_udp_silence_passes_open_and_is_inconclusive_for_closed():
+    """No ICMP port-unreachable and no answer: open, or filtered. A NetworkPolicy that drops the datagram
+    looks the same as a port that takes it, so `closed` can be neither met nor failed by it (exit 4)."""
+    udp = parse_target("udp://kube-dns.kube-system:53")
+    silent = Verdict(udp, "open", probe.UDP_OPEN, "", "nc-u", 0)
+    answered = Verdict(udp, "open", "a datagram came back: something listens there", "datagram sent", "bash", 0)
+    refused = Verdict(udp, "refused", "ICMP port unreachable came back", "", "nc-u", 1)
+
+    def run(v, expect):
+        return fleet.PodOutcome("default", "p1", "reach-x", [v], {udp: expect})
+    assert silent.udp_silence and not answered.udp_silence and not refused.udp_silence
+    assert fleet.exit_code([run(silent, "open")], [], False) == 0
+    assert fleet.exit_code([run(silent, "closed")], [], False) == 4
+    assert fleet.exit_code([run(silent, "closed"), run(refused, "open")], [], False) == 1   # a failure still shows
+    assert fleet.exit_code([run(answered, "closed")], [], False) == 1
+    assert fleet.exit_code([run(refused, "closed")], [], False) == 0
+    (row,) = fleetreport.rows([run(silent, "closed")], [], False)
+    assert (row.status, row.outcome) == (fleetreport.ERROR, "open") and row.message.startswith(
+        "inconclusive for --expect closed: UDP silence is open or filtered")
+    assert [r.status for r in fleetreport.rows([run(silent, "open")], [], False)] == [fleetreport.PASS]
 
 
 def test_plan_all_namespaces_is_a_boolean():

@@ -29,10 +29,11 @@ def test_open_target(reach):
 
 def test_patch_carries_one_restricted_container_with_the_targets_as_parameters(reach):
     r = reach("multi")
-    patch = next(c["argv"] for c in r.calls if c["argv"][0] == "patch")
-    assert patch[:7] == ["patch", "pod", "web-multi", "-n", "default", "--subresource=ephemeralcontainers",
-                         "--type=strategic"]
-    (container,) = json.loads(patch[-1])["spec"]["ephemeralContainers"]
+    call = next(c for c in r.calls if c["argv"][0] == "patch")
+    # kubectl starts while the pod is read and takes the body on stdin once reach knows it
+    assert call["argv"] == ["patch", "pod", "web-multi", "-n", "default", "--subresource=ephemeralcontainers",
+                            "--type=strategic", "--patch-file", "/dev/stdin"]
+    (container,) = json.loads(call["stdin"])["spec"]["ephemeralContainers"]
     assert container["name"] == "reach-hox3d"
     assert container["image"] == "busybox:1.36" and container["imagePullPolicy"] == "IfNotPresent"
     assert container["securityContext"] == {"runAsNonRoot": True, "runAsUser": 65534, "allowPrivilegeEscalation": False,

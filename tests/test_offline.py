@@ -51,7 +51,7 @@ def test_print_patch_is_exactly_the_body_a_run_sends(tmp_path, fixture):
     patch = next(c for c in calls if c["argv"][0] == "patch")
     printed = run(meta["args"] + ["--print-patch", "--pod-file", pod_file] + NO_KUBECTL, env=env)
     assert printed.returncode == 0, printed.stderr
-    assert json.loads(printed.stdout) == json.loads(patch["argv"][patch["argv"].index("-p") + 1])
+    assert json.loads(printed.stdout) == json.loads(patch["stdin"])
     replace = [c for c in calls if c["argv"][0] == "replace"]
     if replace:
         printed = run(meta["args"] + ["--dry-run=client", "--patch-type", "replace", "--pod-file", pod_file]
@@ -111,7 +111,7 @@ def test_print_patch_with_a_pod_name_reads_the_pod_and_changes_nothing(reach):
     assert r.code == 0, r.err
     assert [c["argv"][:2] for c in r.calls] == [["get", "pod"]]      # no patch, no watch, no logs
     patch = next(c for c in fixture_calls("open") if c["argv"][0] == "patch")
-    assert json.loads(r.out) == json.loads(patch["argv"][patch["argv"].index("-p") + 1])
+    assert json.loads(r.out) == json.loads(patch["stdin"])
 
 
 def test_print_patch_with_a_pod_name_reports_kubectl_errors(reach):

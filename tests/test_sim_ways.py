@@ -222,8 +222,9 @@ def test_ctrl_c_deletes_the_node_pod(fast, ports):  # noqa: F811
     assert deleted(fast) == ["default/reach-nodex"] and "was deleted" in err
 
 
-def sigint_when(env, argv, mark, then=None):
-    """Start reach; Ctrl-C its group once `mark` is on its stderr, and again `then` seconds later."""
+def sigint_when(env, argv, mark, then=None, after=0.0):
+    """Start reach; Ctrl-C its group `after` seconds after `mark` is on its stderr, and again `then`
+    seconds later."""
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "reach.py")] + argv, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     seen = ""
@@ -231,6 +232,7 @@ def sigint_when(env, argv, mark, then=None):
         line = proc.stderr.readline()
         assert line, "reach ended before %r: %s" % (mark, seen)
         seen += line
+    time.sleep(after)
     os.killpg(proc.pid, signal.SIGINT)
     if then is not None:
         time.sleep(then)
@@ -242,9 +244,9 @@ def sigint_when(env, argv, mark, then=None):
 def test_ctrl_c_while_creating_never_deletes_a_pod_this_run_did_not_create(fast, ports):  # noqa: F811
     opened, _ = ports
     assert reach(fast, "web", "--to", "127.0.0.1:%d" % opened, "--copy-to", "web-reach", "--keep").returncode == 0
-    fast["SIM_API"] = "0.5"   # the create is on its way when Ctrl-C comes
+    fast["SIM_API"] = "1"   # the create is on its way when Ctrl-C comes
     code, _, err = sigint_when(fast, ["web", "--to", "127.0.0.1:%d" % opened, "--copy-to", "web-reach"],
-                               "creating pod")
+                               "creating pod", after=0.4)
     assert code == 130, err
     assert "was not created by this run (or is gone): left alone" in err
     assert not deleted(fast) and "default/web-reach" in pods_of(fast)
@@ -257,3 +259,14 @@ def test_a_second_ctrl_c_does_not_stop_the_delete(fast, ports):  # noqa: F811
                                "waiting for", then=0.3)
     assert code == 130, err
     assert "pod default/web-reach was deleted" in err and deleted(fast) == ["default/web-reach"]
+
+
+def test_a_node_pod_whose_probe_cannot_start_is_deleted_all_the_same(fast, ports):  # noqa: F811
+    opened, _ = ports
+    add_objects(fast, NODE)
+    fast["SIM_START_DELAY"] = "30,30"
+    r = reach(fast, "node/lab-node", "--to", "127.0.0.1:%d" % opened, "--start-timeout", "0.5", "-o", "json")
+    assert r.returncode == 4
+    assert "did not start within 0.5s" in r.stderr and "was deleted" in r.stderr
+    assert len(deleted(fast)) == 1 and deleted(fast)[0].startswith("default/reach-")
+    assert json.loads(r.stdout)["error"]["reason"] == "ProbeError"

@@ -47,6 +47,11 @@ def test_valid_targets(text, host, port):
     ("[::1:443", "as [ADDR]:PORT"),
     ("[db]:443", "not an IPv6 address"),
     ("[::1]:0", "out of range"),
+    # a scope (zone) of anything: Python 3.9+ takes it, and the host is printed on the probe's result line
+    ("[::1%x rc=0 nc-u: fake]:18055", "the scope of IPv6 address '::1' may hold only"),
+    ("[fe80::1%]:80", "the scope of IPv6 address 'fe80::1' may hold only"),
+    ("[fe80::1%$(id)]:80", "may hold only letters, digits"),
+    ("[db%eth0]:80", "not an IPv6 address"),
     ("%s.com:80" % ("a" * 64), "not a valid host name"),
     ("%s:80" % ".".join(["a" * 63] * 5), "not a valid host name"),
 ])
@@ -54,6 +59,12 @@ def test_invalid_targets(text, says):
     with pytest.raises(UsageError) as info:
         parse_target(text)
     assert says in info.value.message
+
+
+def test_an_ipv6_scope_of_an_interface_name_or_number():
+    assert parse_target("[fe80::1%eth0]:80") == Target("fe80::1%eth0", 80)
+    assert parse_target("udp://[fe80::1%2]:53") == Target("fe80::1%2", 53, "udp")
+    assert str(parse_target("https://[fe80::1%25eth0.1]:8443/")) == "https://[fe80::1%25eth0.1]:8443/"   # RFC 6874
 
 
 def test_target_prints_as_typed():
@@ -124,6 +135,8 @@ def test_the_scheme_is_part_of_a_target():
     ("http://::1/", "write an IPv6 address in brackets, e.g. http://[::1]/"),
     ("http://[::1/", "write an IPv6 address as [ADDR] or [ADDR]:PORT"),
     ("http://[web]/", "'web' is not an IPv6 address"),
+    ("udp://[::1%x rc=0 nc-u: fake]:18055", "the scope of IPv6 address '::1' may hold only"),
+    ("https://[fe80::1%x;y]/", "the scope of IPv6 address 'fe80::1' may hold only"),
     ("http://-x/", "not a valid host name"),
     ("http://web/" + "a" * 2000, "a URL of at most 2000 characters"),
     ("dns://10.0.0.1", "10.0.0.1 is an address, not a name to resolve"),
