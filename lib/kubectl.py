@@ -251,7 +251,8 @@ class Kubectl:
     def add_ephemeral(self, pod: Dict[str, Any], spec: Dict[str, Any], pending: Optional[PendingPatch] = None) -> None:
         """Add the container: a patch of the subresource, or on kubectl < 1.32 a PUT of it."""
         name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
-        result = (pending or self.prepare_patch(name, ns)).send(container.strategic_patch(spec))
+        body = container.strategic_patch(spec)
+        result = (pending or self.prepare_patch(name, ns)).send(body)
         if result.ok:
             return
         if not apierrors.is_client_too_old(result.stderr):
@@ -345,66 +346,77 @@ class PendingPatch:
     """`kubectl patch --patch-file /dev/stdin`, started before its body is known.
 
     kubectl reads the whole patch file before it sends any request (checked with the real
-    kubectl 1.32: it loads its config, then waits on stdin; not even discovery happens before
-    EOF). So the process can start while reach still reads the pod - its start-up, 50-100 ms,
-    is then off the critical path - and cancel() before send() changes nothing in the cluster.
+    kubectl 1.32: it loads its config, then waits on stdin; it sends no request before EOF).
+    So the process can start while reach still reads the pod - its start-up, 50-100 ms, is
+    then off the critical path. But EOF with nothing read is not "nothing": kubectl then
+    sends an empty (null) patch, a no-op write. So a patch that is not sent is killed, with
+    SIGKILL and its whole process group (a wrapper script's kubectl too), before its stdin
+    could ever close; the group is its own, so a terminal's Ctrl-C leaves that to reach.
     """
 
     def __init__(self, kube: Kubectl, args: List[str]):
         self.kube = kube
-        self.args = args
         self.body: queue.Queue = queue.Queue()   # the body, then None (EOF)
         self.sent = False
         self.cancelled = False
+        self.released = False   # its fan-out slot
+        self.proc: Any = None
         cmd = kube._cmd()
         self.argv = kube._argv(args)
-        self.started = time.time()
         kube._take_slot()   # a fan-out's slot, held until the answer or the cancel
         try:
             with interrupts.deferred():   # started and on record, or neither
                 self.proc = cmd(*self.argv, _in=self.body, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True,
-                                _return_cmd=True, _preexec_fn=interrupts.in_child)
+                                _return_cmd=True, _preexec_fn=interrupts.in_child, _new_group=True)
                 kube.live.append(self.proc)
-                kube._end_if_cancelled(self.proc)
-        except BaseException:
-            self._release()
+                if kube.cancel is not None and kube.cancel.is_set():
+                    self.cancel()
+        except BaseException:   # an interrupt held while it started: its starter never saw it
+            self.cancel()
             raise
-
-    def _release(self) -> None:
-        if self.kube.slots:
-            self.kube.slots.release()
 
     def send(self, body: str, timeout: float = CALL_TIMEOUT) -> Result:
         """Hand kubectl the body (it sends the patch now) and wait for its answer."""
-        self.sent = True
-        self.kube.wrote = True
-        self.body.put(body)
-        self.body.put(None)   # EOF: kubectl reads no further
+        if self.cancelled:
+            raise KeyboardInterrupt   # ended by a fan-out's Ctrl-C
+        started = time.time()
         try:
             with _Watchdog(self.proc, timeout) as watchdog:
+                with interrupts.deferred():   # the body and its EOF together, or neither
+                    self.sent = True
+                    self.kube.wrote = True
+                    self.body.put(body)
+                    self.body.put(None)   # EOF: kubectl reads no further
                 self.proc.wait()
         finally:
-            if self.proc in self.kube.live:
-                self.kube.live.remove(self.proc)
-            self._release()
+            self._forget()
         if watchdog.expired:
             raise KubeError("kubectl patch did not answer within %gs" % timeout,
                             "check that the API server is reachable (kubectl get --raw /readyz)", reason="Timeout")
         result = Result(_text(self.proc.stdout), _text(self.proc.stderr), self.proc.exit_code)
-        if self.kube.recorder:
-            self.kube.recorder.write(self.argv, body, result, self.started, time.time() - self.started)
+        if self.kube.recorder:   # timed from the body, as a patch started then would be
+            self.kube.recorder.write(self.argv, body, result, started, time.time() - started)
         return result
 
     def cancel(self) -> None:
-        """End the process unsent: it has read nothing, so it has sent nothing."""
+        """Kill the process unsent (it has read nothing, so it has sent nothing); stdin stays open
+        until it is dead, so it never sees EOF."""
         if self.sent or self.cancelled:
             return
         self.cancelled = True
-        _terminate(self.proc)
-        self.body.put(None)
-        if self.proc in self.kube.live:
+        if self.proc is not None:
+            try:
+                self.proc.process.signal_group(signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self._forget()
+
+    def _forget(self) -> None:
+        if self.proc is not None and self.proc in self.kube.live:
             self.kube.live.remove(self.proc)
-        self._release()
+        if self.kube.slots and not self.released:
+            self.released = True
+            self.kube.slots.release()
 
 
 class Background:

@@ -122,9 +122,9 @@ class Run:
     def _execute(self) -> RunResult:
         # The patch's kubectl starts at once and waits for its body while the pod is read: its
         # start-up is off the critical path, and a pod found not Running gets nothing.
-        self.pending = None if self.prefetched or self.req.reuse else self.kube.prepare_patch(self.req.pod,
-                                                                                             self.req.namespace)
         try:
+            if not (self.prefetched or self.req.reuse):
+                self.pending = self.kube.prepare_patch(self.req.pod, self.req.namespace)
             return self._execute_read()
         finally:
             if self.pending:

@@ -1,4 +1,5 @@
 """The process boundary: a kubectl that hangs, dies, or is not there."""
+import json
 import os
 
 import pytest
@@ -169,3 +170,39 @@ def _held_interrupt(original):
             yield
             interrupts._handler(2, None)   # arrives inside: held, then raised at the end
     return held()
+
+
+def test_a_patch_started_ahead_sends_nothing_until_its_body_and_nothing_when_cancelled(tmp_path):
+    """The real kubectl against the stand-in API server (it logs every request)."""
+    import importlib.util
+    import subprocess
+    import sys
+    import time
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location("record_local", os.path.join(root, "fixtures", "record_local.py"))
+    record_local = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record_local)
+    pod_file = tmp_path / "pod.json"
+    pod = json.loads(json.loads(open(os.path.join(root, "fixtures", "open.jsonl")).readlines()[1])["stdout"])
+    pod["metadata"]["name"] = "web"
+    pod_file.write_text(json.dumps(pod))
+    log = open(tmp_path / "requests.log", "w")
+    server = subprocess.Popen([sys.executable, os.path.join(root, "fixtures", "apiserver.py"), str(pod_file)],
+                              stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        config = tmp_path / "kubeconfig"
+        config.write_text(record_local.KUBECONFIG % int(server.stdout.readline()))
+        kube = Kubectl("kubectl", kubeconfig=str(config))
+        waiting = kube.prepare_patch("web", "default")
+        time.sleep(0.5)   # kubectl is up and reading stdin
+        waiting.cancel()
+        time.sleep(0.5)   # a kubectl that saw EOF would have sent its (empty) patch by now
+        assert "ephemeralcontainers" not in (tmp_path / "requests.log").read_text()
+        result = kube.prepare_patch("web", "default").send('{"spec":{"ephemeralContainers":[]}}')
+        assert result.exit == 1 and "the server could not find the requested resource" in result.stderr
+        assert "/pods/web/ephemeralcontainers" in (tmp_path / "requests.log").read_text()
+        assert kube.live == []
+    finally:
+        server.kill()
+        server.wait()
+        log.close()
