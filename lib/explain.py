@@ -177,15 +177,8 @@ class Backend(NamedTuple):
 
 def _service(dest: Destination, target: Target, cluster: Cluster, why: _Why) -> Tuple[List[Backend], Optional[str]]:
     where = "%s/%s" % (dest.namespace, dest.name)
-    svc = _find(cluster.services, dest.namespace, dest.name)
+    svc = _read_service(dest, cluster, why)
     if svc is None:
-        if cluster.denied("services", dest.namespace):
-            why.lines.append("Service %s: cannot tell (services are not readable there)" % where)
-            why.unknown.append("services")
-            return [], None
-        why.lines.append("no Service %s: the name does not resolve in the cluster" % where)
-        why.causes.append("no Service %s" % where)
-        why.doc["service"] = None
         return [], None
     spec = svc.get("spec") or {}
     kind = spec.get("type", "ClusterIP")
@@ -226,6 +219,21 @@ def _service(dest: Destination, target: Target, cluster: Cluster, why: _Why) -> 
     return _endpoints(dest, port, cluster, why), None
 
 
+def _read_service(dest: Destination, cluster: Cluster, why: _Why) -> Optional[Dict[str, Any]]:
+    """The Service `dest` names; None, with why, when there is none or it cannot be read."""
+    where = "%s/%s" % (dest.namespace, dest.name)
+    svc = _find(cluster.services, dest.namespace, dest.name)
+    if svc is None:
+        if cluster.denied("services", dest.namespace):
+            why.lines.append("Service %s: cannot tell (services are not readable there)" % where)
+            why.unknown.append("services")
+            return None
+        why.lines.append("no Service %s: the name does not resolve in the cluster" % where)
+        why.causes.append("no Service %s" % where)
+        why.doc["service"] = None
+    return svc
+
+
 def _name_only(dest: Destination, target: Target, cluster: Cluster, why: _Why) -> None:
     """What a --dns name is in the cluster: a Service's name (and what its records are), a pod's, or
     a name outside, which the cluster DNS forwards upstream."""
@@ -237,15 +245,8 @@ def _name_only(dest: Destination, target: Target, cluster: Cluster, why: _Why) -
                          % target.host)
         return
     where = "%s/%s" % (dest.namespace, dest.name)
-    svc = _find(cluster.services, dest.namespace, dest.name)
+    svc = _read_service(dest, cluster, why)
     if svc is None:
-        if cluster.denied("services", dest.namespace):
-            why.lines.append("Service %s: cannot tell (services are not readable there)" % where)
-            why.unknown.append("services")
-            return
-        why.lines.append("no Service %s: the name does not resolve in the cluster" % where)
-        why.causes.append("no Service %s" % where)
-        why.doc["service"] = None
         return
     spec = svc.get("spec") or {}
     kind = spec.get("type", "ClusterIP")
