@@ -125,7 +125,7 @@ class Kubectl:
                 with interrupts.deferred():
                     proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True,
                                _return_cmd=True, _preexec_fn=interrupts.in_child, _new_group=own_group)
-                    self.wrote = self.wrote or args[0] in ("patch", "replace")   # the pod may change from here
+                    self.wrote = self.wrote or args[0] in ("replace", "create")   # the cluster may change from here
                     self.live.append(proc)
                     self._end_if_cancelled(proc)
                     watchdog.watch(proc)
@@ -135,8 +135,13 @@ class Kubectl:
                 self.live.remove(proc)
             if self.slots:
                 self.slots.release()
+        return self._answer(args[0], argv, stdin, proc, watchdog, started)
+
+    def _answer(self, verb: str, argv: List[str], stdin: Optional[str], proc: Any, watchdog: _Watchdog,
+                started: float) -> Result:
+        """A finished call's Result (recorded with REACH_RECORD); KubeError if the watchdog ended it."""
         if watchdog.expired:
-            raise KubeError("kubectl %s did not answer within %gs" % (args[0], timeout),
+            raise KubeError("kubectl %s did not answer within %gs" % (verb, watchdog.timeout),
                             "check that the API server is reachable (kubectl get --raw /readyz)", reason="Timeout")
         result = Result(_text(proc.stdout), _text(proc.stderr), proc.exit_code)
         if self.recorder:
@@ -329,7 +334,6 @@ class Kubectl:
         result = self.run(["create", "-f", "-", "-n", ns, "-o", "json"], stdin=json.dumps(body))
         if not result.ok:
             raise apierrors.classify(result.stderr, name, ns, "create", body["spec"]["containers"][-1]["name"])
-        self.wrote = True
         try:
             return json.loads(result.stdout)
         except ValueError:
@@ -390,13 +394,8 @@ class PendingPatch:
                 self.proc.wait()
         finally:
             self._forget()
-        if watchdog.expired:
-            raise KubeError("kubectl patch did not answer within %gs" % timeout,
-                            "check that the API server is reachable (kubectl get --raw /readyz)", reason="Timeout")
-        result = Result(_text(self.proc.stdout), _text(self.proc.stderr), self.proc.exit_code)
-        if self.kube.recorder:   # timed from the body, as a patch started then would be
-            self.kube.recorder.write(self.argv, body, result, started, time.time() - started)
-        return result
+        # timed from the body, as a patch started then would be
+        return self.kube._answer("patch", self.argv, body, self.proc, watchdog, started)
 
     def cancel(self) -> None:
         """Kill the process unsent (it has read nothing, so it has sent nothing); stdin stays open
@@ -533,6 +532,7 @@ class _Watchdog:
 
     def __init__(self, proc: Any, timeout: float):
         self.proc = proc
+        self.timeout = timeout
         self.expired = False
         self.timer = threading.Timer(timeout, self._expire)
         self.timer.daemon = True

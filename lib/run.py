@@ -183,7 +183,7 @@ class Run:
         self.ui.progress("probing from reach agent %s in pod %s/%s (kubectl exec; no new container)"
                          % (agent, self.namespace, self.pod_name))
         targets = self.req.targets
-        budget = probe.wait_seconds(self.req.timeout) + LOG_MARGIN
+        budget = self._log_budget()
         result = self.kube.exec(self.pod_name, self.namespace, agent,
                                 agents.exec_command(probe.command(targets, self.req.timeout, self.req.insecure),
                                                     int(budget)),
@@ -209,6 +209,10 @@ class Run:
         self.ui.progress(notes[-1])
         self.name, self.reusing = "", False
         return None
+
+    def _log_budget(self) -> float:
+        """How long the probe's output may take to come (its own timeouts, and name resolution's)."""
+        return probe.wait_seconds(self.req.timeout) + LOG_MARGIN
 
     def _show_verdict(self, line: str) -> None:
         """A log or exec line: the Ui shows each target once (a log read again repeats lines)."""
@@ -308,7 +312,7 @@ class Run:
                 return log.verdicts
         self.ui.progress("probing %d target%s from %s (--timeout %gs, in parallel)"
                          % (len(targets), "" if len(targets) == 1 else "s", self.name, self.req.timeout))
-        budget = probe.wait_seconds(self.req.timeout) + LOG_MARGIN
+        budget = self._log_budget()
         for _ in range(3):
             result = self.kube.logs(self.pod_name, self.namespace, self.name, state.phase == "running", on_line,
                                     budget, until=lambda line: probe.parse_line(targets, line) == probe.DONE)
