@@ -35,6 +35,12 @@ def is_client_too_old(stderr: str) -> bool:
             or "unknown flag: --subresource" in stderr or "unknown flag: --patch-file" in stderr)
 
 
+def is_not_applied(stderr: str) -> bool:
+    """A JSON patch that did not apply to the object as it was (a failed test, a missing path):
+    the API server answers 422 without details, and kubectl words it so."""
+    return "the server rejected our request due to an error in our request" in stderr
+
+
 def is_conflict(stderr: str) -> bool:
     return "(Conflict)" in stderr or "the object has been modified" in stderr
 

@@ -10,7 +10,7 @@ import sys
 import traceback
 from typing import Any, List, NoReturn, Optional, Sequence, TextIO
 
-from . import __version__, container, preview, report
+from . import __version__, container, preview, report, sources
 from .errors import Exit, ReachError, UsageError
 from .kubectl import Kubectl
 from .run import Request, Run, exit_code
@@ -163,10 +163,16 @@ def build_parser(prog: str, predict: bool = False) -> argparse.ArgumentParser:
     dry.add_argument("--pod-file", metavar="FILE",
                      help="the pod as kubectl get pod -o json|yaml prints it ('-': stdin); no cluster needed")
     dry.add_argument("--patch-type", choices=preview.PATCH_TYPES, default="strategic",
-                     help="strategic (default), or replace: the whole pod, as PUT with kubectl < 1.32")
+                     help="strategic (default; what a fan-out sends), json (what a one-pod run sends: "
+                          "only onto a Running pod), or replace: the whole pod, as PUT with kubectl < 1.32")
     dry.add_argument("--name", help="container name to print (default: reach-<random>); fixed for golden files")
     p.add_argument("--version", action="version", version="%(prog)s " + __version__)
     return p
+
+
+def is_fan_out(args: argparse.Namespace) -> bool:
+    workload = bool(args.pod) and bool(sources.parse_ref(args.pod).workload)
+    return bool(args.selector or args.filename or args.all_namespaces or workload or args.junit or args.tap)
 
 
 def pod_name(text: str) -> str:
@@ -325,8 +331,8 @@ def _main(argv: Optional[List[str]], out: TextIO, err: TextIO, env: Optional[dic
             from . import explaincli
             return explaincli.predict(args, env, ui, out)
         mode = pod_mode(args)
-        from . import fanoutcli  # light: what a fan-out needs is imported when one runs
-        if not mode and fanoutcli.is_fan_out(args):
+        if not mode and is_fan_out(args):
+            from . import fanoutcli  # here: a one-pod run does not pay for the fan-out's modules
             if args.reuse:
                 raise UsageError("--reuse goes with one pod: a fan-out adds one container per pod")
             _terminate_like_ctrl_c()

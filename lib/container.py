@@ -88,6 +88,26 @@ def strategic_patch_object(container: Dict[str, Any]) -> Dict[str, Any]:
     return {"spec": {"ephemeralContainers": [container]}}
 
 
+# The first operation of a JSON patch: the API server applies it to the pod as it is when the
+# patch lands, so a pod that is not Running gets nothing, with no read of the pod before.
+RUNNING_TEST = {"op": "test", "path": "/status/phase", "value": "Running"}
+
+
+def json_patch_ops(container: Dict[str, Any], first: bool) -> List[Dict[str, Any]]:
+    """For `kubectl patch --subresource=ephemeralcontainers --type=json`, onto a Running pod only.
+
+    `first`: the pod has no ephemeral container yet. `add .../-` needs the list to be there, and
+    `add` of the whole list is refused where the list would replace containers the pod has.
+    """
+    if first:
+        return [RUNNING_TEST, {"op": "add", "path": "/spec/ephemeralContainers", "value": [container]}]
+    return [RUNNING_TEST, {"op": "add", "path": "/spec/ephemeralContainers/-", "value": container}]
+
+
+def json_patch(container: Dict[str, Any], first: bool) -> str:
+    return _compact(json_patch_ops(container, first))
+
+
 def replaced_pod(pod: Dict[str, Any], container: Dict[str, Any]) -> Dict[str, Any]:
     """The whole pod plus the new container, for PUT .../ephemeralcontainers (kubectl < 1.32)."""
     updated = copy.deepcopy(pod)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from . import explain, reads, report
+from . import report
 from .cli import make_request
 from .errors import Exit, ReachError, UsageError
 from .kubectl import Kubectl
@@ -22,6 +22,7 @@ def after_run(args: argparse.Namespace, kube: Kubectl, result: RunResult, ui: Te
         if not ui.demo:   # the demo's recording has no reads to explain with
             ui.progress("hint: --explain reads the Service, endpoints and NetworkPolicies on the path (read-only)")
         return {}
+    from . import explain, reads  # here: the policy evaluation is no part of a plain run's start or exit
     try:
         cluster = reads.read(kube, result.source or {}, [v.target for v in failed])
         return {v.target: explain.explain(result.source or {}, v.target, cluster, v.outcome) for v in failed}
@@ -36,6 +37,7 @@ def predict(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO) ->
     """`reach explain`: the reading and the policy evaluation alone; nothing added to the pod."""
     if args.selector or args.filename:
         raise UsageError("explain takes one POD (and its --to targets)")
+    from . import explain, reads
     request = make_request(args, env)
     kube = Kubectl(args.kubectl, args.context, args.kubeconfig, args.verbose, ui.err, env.get("REACH_RECORD"))
     pod = kube.get_pod(request.pod, request.namespace)

@@ -13,11 +13,6 @@ from .kubectl import Kubectl
 from .terminal import TerminalUi, wants_color
 
 
-def is_fan_out(args: argparse.Namespace) -> bool:
-    workload = bool(args.pod) and bool(sources.parse_ref(args.pod).workload)
-    return bool(args.selector or args.filename or args.all_namespaces or workload or args.junit or args.tap)
-
-
 def run(args: argparse.Namespace, env: dict, ui: TerminalUi, out: TextIO, err: TextIO) -> int:
     """Many pods: resolve every check's pods, one job per pod, run them in parallel, report."""
     started = time.monotonic()

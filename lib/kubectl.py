@@ -248,16 +248,22 @@ class Kubectl:
             return []
         return result.stdout.split() if result.ok else []
 
-    def prepare_patch(self, pod: str, namespace: Optional[str]) -> PendingPatch:
+    def prepare_patch(self, pod: str, namespace: Optional[str], patch_type: str = "strategic") -> PendingPatch:
         """Start the `kubectl patch` that adds the container before its body is known (see PendingPatch)."""
         return PendingPatch(self, ["patch", "pod", pod] + _ns(namespace) + [
-            "--subresource=ephemeralcontainers", "--type=strategic", "--patch-file", "/dev/stdin"])
+            "--subresource=ephemeralcontainers", "--type=" + patch_type, "--patch-file", "/dev/stdin"])
 
-    def add_ephemeral(self, pod: Dict[str, Any], spec: Dict[str, Any], pending: Optional[PendingPatch] = None) -> None:
+    def patch_ahead(self, pod: str, namespace: Optional[str], spec: Dict[str, Any]) -> PatchAhead:
+        """Send the patch that adds `spec` before the pod is read (see PatchAhead)."""
+        return PatchAhead(self, pod, namespace, spec)
+
+    def add_ephemeral(self, pod: Dict[str, Any], spec: Dict[str, Any], ahead: Optional[PatchAhead] = None) -> None:
         """Add the container: a patch of the subresource, or on kubectl < 1.32 a PUT of it."""
         name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
-        body = container.strategic_patch(spec)
-        result = (pending or self.prepare_patch(name, ns)).send(body)
+        if ahead:
+            result = ahead.answer(pod)
+        else:
+            result = self.prepare_patch(name, ns).send(container.strategic_patch(spec))
         if result.ok:
             return
         if not apierrors.is_client_too_old(result.stderr):
@@ -365,6 +371,10 @@ class PendingPatch:
         self.cancelled = False
         self.released = False   # its fan-out slot
         self.proc: Any = None
+        self.given = ""
+        self.started = 0.0
+        self.watchdog: Optional[_Watchdog] = None
+        self.result: Optional[Result] = None
         cmd = kube._cmd()
         self.argv = kube._argv(args)
         kube._take_slot()   # a fan-out's slot, held until the answer or the cancel
@@ -381,21 +391,33 @@ class PendingPatch:
 
     def send(self, body: str, timeout: float = CALL_TIMEOUT) -> Result:
         """Hand kubectl the body (it sends the patch now) and wait for its answer."""
+        self.give(body, timeout)
+        return self.answer()
+
+    def give(self, body: str, timeout: float = CALL_TIMEOUT) -> None:
+        """Hand kubectl the body and its EOF: it sends the patch now; answer() waits for it."""
         if self.cancelled:
             raise KeyboardInterrupt   # ended by a fan-out's Ctrl-C
-        started = time.time()
-        try:
-            with _Watchdog(self.proc, timeout) as watchdog:
-                with interrupts.deferred():   # the body and its EOF together, or neither
-                    self.sent = True
-                    self.kube.wrote = True
-                    self.body.put(body)
-                    self.body.put(None)   # EOF: kubectl reads no further
-                self.proc.wait()
-        finally:
-            self._forget()
-        # timed from the body, as a patch started then would be
-        return self.kube._answer("patch", self.argv, body, self.proc, watchdog, started)
+        self.started = time.time()   # timed from the body, as a patch started then would be
+        self.given = body
+        self.watchdog = _Watchdog(self.proc, timeout)
+        with interrupts.deferred():   # the body and its EOF together, or neither
+            self.sent = True
+            self.kube.wrote = True
+            self.body.put(body)
+            self.body.put(None)   # EOF: kubectl reads no further
+            self.watchdog.start()
+
+    def answer(self) -> Result:
+        """kubectl's answer to the body given (once; asked again, the same answer)."""
+        if self.result is None:
+            try:
+                with self.watchdog:
+                    self.proc.wait()
+            finally:
+                self._forget()
+            self.result = self.kube._answer("patch", self.argv, self.given, self.proc, self.watchdog, self.started)
+        return self.result
 
     def cancel(self) -> None:
         """Kill the process unsent (it has read nothing, so it has sent nothing); stdin stays open
@@ -416,6 +438,54 @@ class PendingPatch:
         if self.kube.slots and not self.released:
             self.released = True
             self.kube.slots.release()
+
+
+class PatchAhead:
+    """The patch that adds the container, sent while the pod is still being read.
+
+    A JSON patch whose first operation tests that the pod is Running (container.RUNNING_TEST):
+    the API server applies it to the pod as it is when the patch lands, so a pod that is not
+    Running still gets nothing, and the read is off the critical path. The read would have told
+    the form: `add .../-` needs the pod's list of ephemeral containers, and `add` of the whole
+    list is refused where it would replace containers the pod has. So both forms go, from two
+    kubectl processes, and exactly one can apply: each needs what the other changes (the list
+    there, or no list; a name twice is refused). The other is refused (422, nothing written):
+    one refused request per run, for a read off the critical path. The read still decides
+    what is reported, and which refusal to report when both are refused.
+    """
+
+    def __init__(self, kube: Kubectl, pod: str, namespace: Optional[str], spec: Dict[str, Any]):
+        self.spec = spec
+        self.forms: List[PendingPatch] = []   # appending to the list, then adding it
+        try:
+            for first in (False, True):
+                self.forms.append(kube.prepare_patch(pod, namespace, "json"))
+                self.forms[-1].give(container.json_patch(spec, first))
+        except BaseException:
+            self.close()
+            raise
+
+    def applied(self) -> bool:
+        """Whether one of the forms added the container (waits for their answers)."""
+        return any(patch.answer().ok for patch in self.forms)
+
+    def answer(self, pod: Dict[str, Any]) -> Result:
+        """The answer of the form that applied, else the refusal of the form that fits the pod read."""
+        for patch in self.forms:   # the appending one first: where it applies, it answers first
+            if patch.answer().ok:
+                return patch.answer()
+        return self.forms[0 if (pod.get("spec") or {}).get("ephemeralContainers") else 1].answer()
+
+    def close(self) -> Optional[bool]:
+        """End what is unsent; whether what was sent added the container (None: no answer in time)."""
+        sent = [patch for patch in self.forms if patch.sent]
+        for patch in self.forms:
+            if not patch.sent:
+                patch.cancel()
+        try:
+            return any([patch.answer().ok for patch in sent])
+        except KubeError:
+            return None
 
 
 class Background:
@@ -534,6 +604,7 @@ class _Watchdog:
         self.proc = proc
         self.timeout = timeout
         self.expired = False
+        self.started = False
         self.timer = threading.Timer(timeout, self._expire)
         self.timer.daemon = True
 
@@ -544,7 +615,12 @@ class _Watchdog:
 
     def watch(self, proc: Any) -> None:
         self.proc = proc
-        self.timer.start()
+        self.start()
+
+    def start(self) -> None:
+        if not self.started:
+            self.started = True
+            self.timer.start()
 
     def _expire(self) -> None:
         self.expired = True
@@ -552,7 +628,7 @@ class _Watchdog:
 
     def __enter__(self) -> _Watchdog:
         if self.proc is not None:
-            self.timer.start()
+            self.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace, env: dict, out: TextIO, err: TextIO) -> int:
     else:
         body = preview.body(spec, pod, args.patch_type)
         if request.reuse:   # what a --reuse run adds when the pod has no agent: the container as an agent
-            added = body["spec"]["ephemeralContainers"][-1]
+            value = body[-1]["value"] if isinstance(body, list) else body["spec"]["ephemeralContainers"]
+            added = value[-1] if isinstance(value, list) else value
             added["command"] = agents.command(added["command"], request.keep_alive)
     out.write(preview.render(body, "yaml" if args.output == "yaml" else "json"))
     return int(Exit.OK)

@@ -8,11 +8,12 @@ from typing import Any, Dict, Optional
 from . import container, pods
 from .errors import KubeError, UsageError
 
-PATCH_TYPES = ("strategic", "replace")
+PATCH_TYPES = ("strategic", "json", "replace")
 
 
-def body(spec: container.Spec, pod: Optional[Dict[str, Any]], patch_type: str) -> Dict[str, Any]:
-    """The strategic-merge patch, or the whole pod for the PUT older kubectl needs."""
+def body(spec: container.Spec, pod: Optional[Dict[str, Any]], patch_type: str) -> Any:
+    """The strategic-merge patch; the JSON patch a one-pod run sends (kubectl.PatchAhead: the form
+    that fits the pod, the appending one without a pod); or the whole pod for the PUT of kubectl < 1.32."""
     c = container.build(spec)
     if pod is not None:
         try:
@@ -25,6 +26,9 @@ def body(spec: container.Spec, pod: Optional[Dict[str, Any]], patch_type: str) -
                              "choose another --name")
     if patch_type == "strategic":
         return container.strategic_patch_object(c)
+    if patch_type == "json":
+        return container.json_patch_ops(c, first=pod is not None and not (pod.get("spec") or {}).get(
+            "ephemeralContainers"))
     if pod is None:
         raise UsageError("--patch-type replace prints the whole pod, so it needs the pod",
                          "give --pod-file pod.json (kubectl get pod NAME -o json), or a POD to read")
@@ -42,7 +46,7 @@ def pick_name(pod: Optional[Dict[str, Any]], name: Optional[str], suffix: Option
     return container.pick_name(pod or {}, suffix or container.random_suffix(rng), rng)
 
 
-def render(obj: Dict[str, Any], fmt: str) -> str:
+def render(obj: Any, fmt: str) -> str:
     """Stable: sorted keys, two-space indent, so a CI job can diff it against a golden file."""
     if fmt == "yaml":
         import yaml

@@ -93,7 +93,9 @@ class Run:
         self.name = ""
         self.added = False
         self.reusing = False   # the probe runs in an agent found in the pod (--reuse)
-        self.pending: Optional[Any] = None   # the patch started ahead of its body (kubectl.PendingPatch)
+        self.ahead: Optional[Any] = None   # the patch sent while the pod is read (kubectl.PatchAhead)
+        self.dropped: Optional[Any] = None   # a patch ahead refused for a name taken: the run sent its own
+        self.suffix = request.name_suffix or container.random_suffix(self.rng)
         self.timings: Dict[str, int] = {}
         self._mark = 0.0
         self.prefetched = pod   # a fan-out lists its pods at once: no get per pod
@@ -120,15 +122,21 @@ class Run:
         self._mark = now
 
     def _execute(self) -> RunResult:
-        # The patch's kubectl starts at once and waits for its body while the pod is read: its
-        # start-up is off the critical path, and a pod found not Running gets nothing.
+        # The patch is sent while the pod is read (kubectl.PatchAhead): the read is off the
+        # critical path, and a pod that is not Running still gets nothing.
         try:
             if not (self.prefetched or self.req.reuse):
-                self.pending = self.kube.prepare_patch(self.req.pod, self.req.namespace)
+                spec = self._spec({})
+                self.name = spec["name"]
+                self.ahead = self.kube.patch_ahead(self.req.pod, self.req.namespace, spec)
             return self._execute_read()
         finally:
-            if self.pending:
-                self.pending.cancel()
+            ahead = self.ahead or self.dropped
+            added = ahead.close() if ahead else None
+            if added:
+                self.added = True   # refused after the read, but the patch ahead had added it
+            elif added is False and not self.added:
+                self.name = ""   # known not added: no container to point at
 
     def _execute_read(self) -> RunResult:
         req, kube = self.req, self.kube
@@ -138,6 +146,11 @@ class Run:
         self.namespace = pod["metadata"]["namespace"]
         pods.check(pod, req.target_container)
         spec = self._spec(pod)
+        if self.ahead and spec["name"] != self.ahead.spec["name"] and not self.ahead.applied():
+            self.ahead.close()   # the name was the pod's before this run: refused; sent anew, as read
+            self.dropped, self.ahead = self.ahead, None
+        elif self.ahead:   # the read may show the patch ahead landed: that name is this run's own
+            spec = self.ahead.spec
         warning = pods.sidecar_warning(pod, req.bypass_mesh)
         notes: List[str] = []
         mode = self.mode
@@ -164,8 +177,7 @@ class Run:
     def _spec(self, pod: Dict[str, Any]) -> Dict[str, Any]:
         """The probe container, under a name the pod does not have yet."""
         req = self.req
-        suffix = req.name_suffix or container.random_suffix(self.rng)
-        return container.build(container.Spec(container.pick_name(pod, suffix, self.rng), req.image,
+        return container.build(container.Spec(container.pick_name(pod, self.suffix, self.rng), req.image,
                                               req.pull_policy, req.targets, req.timeout, req.target_container,
                                               pods.ISTIO_PROXY_UID if req.bypass_mesh else None,
                                               insecure=req.insecure))
@@ -256,7 +268,7 @@ class Run:
 
     def _add(self, pod: Dict[str, Any], spec: Dict[str, Any]) -> None:
         try:
-            self.kube.add_ephemeral(pod, spec, self.pending)
+            self.kube.add_ephemeral(pod, spec, self.ahead)
         except KubeError as e:
             if e.reason == "Timeout":  # the API may have taken it all the same
                 e.hint += "; ephemeral container %s may have been added: %s" % (self.name, self._logs_command())

@@ -22,18 +22,27 @@ def test_open_target(reach):
     assert "ephemeral container reach-tddwm (busybox:1.36)" in r.out
     assert "from pod default/web-open on node lab-node" in r.out
     assert "adding ephemeral container reach-tddwm" in r.err
-    # four kubectl processes: the pod, a watch started beside the patch, the patch, the log
-    assert sorted(kinds(r.calls)) == ["get", "logs", "patch", "watch"]
-    assert kinds(r.calls)[0] == "get" and kinds(r.calls)[-1] == "logs"
+    # five kubectl processes: the pod's read, the patch in its two forms sent beside it (appending to
+    # the pod's list of ephemeral containers, and adding the list: one applies), the watch, the log
+    assert sorted(kinds(r.calls)) == ["get", "logs", "patch", "patch", "watch"]
+    assert kinds(r.calls)[-1] == "logs"
 
 
 def test_patch_carries_one_restricted_container_with_the_targets_as_parameters(reach):
     r = reach("multi")
-    call = next(c for c in r.calls if c["argv"][0] == "patch")
-    # kubectl starts while the pod is read and takes the body on stdin once reach knows it
-    assert call["argv"] == ["patch", "pod", "web-multi", "-n", "default", "--subresource=ephemeralcontainers",
-                            "--type=strategic", "--patch-file", "/dev/stdin"]
-    (container,) = json.loads(call["stdin"])["spec"]["ephemeralContainers"]
+    patches = [c for c in r.calls if c["argv"][0] == "patch"]
+    # both kubectl processes start while the pod is read, and take their body on stdin
+    assert [c["argv"] for c in patches] == 2 * [["patch", "pod", "web-multi", "-n", "default",
+                                                 "--subresource=ephemeralcontainers", "--type=json", "--patch-file",
+                                                 "/dev/stdin"]]
+    ops = sorted((json.loads(c["stdin"]) for c in patches), key=lambda o: o[1]["path"])
+    running = {"op": "test", "path": "/status/phase", "value": "Running"}
+    assert [o[0] for o in ops] == [running, running]   # a pod that is not Running gets nothing
+    # one appends to the pod's list, the other adds the list: the one that fits the pod applies
+    assert [(o[1]["op"], o[1]["path"]) for o in ops] == [("add", "/spec/ephemeralContainers"),
+                                                         ("add", "/spec/ephemeralContainers/-")]
+    assert ops[0][1]["value"] == [ops[1][1]["value"]]
+    container = ops[1][1]["value"]
     assert container["name"] == "reach-hox3d"
     assert container["image"] == "busybox:1.36" and container["imagePullPolicy"] == "IfNotPresent"
     assert container["securityContext"] == {"runAsNonRoot": True, "runAsUser": 65534, "allowPrivilegeEscalation": False,
@@ -70,7 +79,7 @@ def test_a_terminated_container_is_read(reach):
 def test_the_recorded_watch(reach):
     r = reach("watch")
     assert r.code == 0 and r.out.startswith("✓ 127.0.0.1:18080 open")
-    assert sorted(kinds(r.calls)) == ["get", "logs", "patch", "watch"]
+    assert sorted(kinds(r.calls)) == ["get", "logs", "patch", "patch", "watch"]
 
 
 def test_multi_target_one_container_one_line_each(reach):
@@ -78,7 +87,9 @@ def test_multi_target_one_container_one_line_each(reach):
     assert r.code == 1
     assert r.out.splitlines()[:3] == ["✓ 127.0.0.1:18080 open", "✗ 127.0.0.1:18081 refused",
                                       "✗ no-such-host.invalid:80 dns (nc: bad address 'no-such-host.invalid')"]
-    assert sum(1 for c in r.calls if c["argv"][0] == "patch") == 1
+    # one container for the three targets (the patch's two forms carry the same one)
+    bodies = [json.loads(c["stdin"])[1]["value"] for c in r.calls if c["argv"][0] == "patch"]
+    assert len({json.dumps(b if isinstance(b, dict) else b[0], sort_keys=True) for b in bodies}) == 1
 
 
 def test_json_output(reach):
@@ -122,7 +133,7 @@ def test_image_pull_failure_fails_fast(reach):
     assert "could not start: ErrImagePull" in r.err
     assert "registry.invalid/doesnotexist:1" in r.err
     assert "imagePullSecrets" in r.err
-    assert sorted(kinds(r.calls)) == ["get", "patch", "watch"]  # the watch's first ErrImagePull ends it
+    assert sorted(kinds(r.calls)) == ["get", "patch", "patch", "watch"]  # the watch's first ErrImagePull ends it
 
 
 def test_start_error_names_the_message(reach):
@@ -133,13 +144,17 @@ def test_start_error_names_the_message(reach):
     assert "busybox:1.36" in r.err
 
 
-def test_pending_pod_is_refused_before_any_change(reach):
+def test_pending_pod_is_refused_and_gets_nothing(reach):
     r = reach("pod-pending")
     assert r.code == 3
     assert r.err.strip() == ('error: pod "web-pod-pending" in namespace "default" is Pending, not Running: '
                              'it is not scheduled to a node yet; wait for it (kubectl wait --for=condition=Ready '
                              'pod/web-pod-pending -n default) and try again')
-    assert [c["argv"][0] for c in r.calls] == ["get"]
+    # the patch sent beside the read tests the phase first, in both its forms: nothing applies
+    assert sorted(kinds(r.calls)) == ["get", "patch", "patch"]
+    for patch in (c for c in r.calls if c["argv"][0] == "patch"):
+        assert json.loads(patch["stdin"])[0] == {"op": "test", "path": "/status/phase", "value": "Running"}
+    assert "stays in the pod" not in r.err
 
 
 @pytest.mark.parametrize("name", ["old-kubectl", "old-kubectl-131"])
@@ -148,7 +163,9 @@ def test_old_kubectl_falls_back_to_replace_raw(reach, name):
     assert r.code == 0, r.err
     assert r.out.startswith("✓ 127.0.0.1:18080 open")
     order = [k for k in kinds(r.calls) if k != "watch"]
-    assert order == ["get", "patch", "replace", "logs"] and len(r.calls) == 5
+    # both patches fail in the client; the PUT follows them
+    assert sorted(order[:3]) == ["get", "patch", "patch"] and order[3:] == ["replace", "logs"]
+    assert len(r.calls) == 6
     replace = next(c for c in r.calls if c["argv"][0] == "replace")
     assert replace["argv"] == ["replace", "--raw", "/api/v1/namespaces/default/pods/web-old-kubectl/ephemeralcontainers",
                                "-f", "-"]
@@ -160,7 +177,8 @@ def test_old_kubectl_falls_back_to_replace_raw(reach, name):
 def test_conflict_is_retried_with_a_fresh_pod(reach):
     r = reach("conflict")
     assert r.code == 0, r.err
-    assert [k for k in kinds(r.calls) if k != "watch"] == ["get", "patch", "replace", "get", "replace", "logs"]
+    order = [k for k in kinds(r.calls) if k != "watch"]
+    assert sorted(order[:3]) == ["get", "patch", "patch"] and order[3:] == ["replace", "get", "replace", "logs"]
     replaces = [json.loads(c["stdin"]) for c in r.calls if c["argv"][0] == "replace"]
     assert replaces[0]["metadata"]["resourceVersion"] == "833"
     assert replaces[1]["metadata"]["resourceVersion"] == "835"
@@ -171,7 +189,8 @@ def test_logs_too_early_waits_and_reads_again(reach):
     r = reach("logs-too-early")
     assert r.code == 0, r.err
     assert r.out.startswith("✓ 127.0.0.1:18080 open")
-    assert [k for k in kinds(r.calls) if k != "watch"] == ["get", "patch", "logs", "poll", "logs"]
+    order = [k for k in kinds(r.calls) if k != "watch"]
+    assert sorted(order[:3]) == ["get", "patch", "patch"] and order[3:] == ["logs", "poll", "logs"]
 
 
 @pytest.mark.parametrize("name, message, code", [

@@ -4,8 +4,9 @@ import os
 
 import pytest
 
+from lib import container as containers_mod
 from lib.errors import KubeError
-from lib.kubectl import Kubectl
+from lib.kubectl import Kubectl, PatchAhead, Result
 
 
 def fake_kubectl(tmp_path, body):
@@ -206,3 +207,68 @@ def test_a_patch_started_ahead_sends_nothing_until_its_body_and_nothing_when_can
         server.kill()
         server.wait()
         log.close()
+
+
+# -- what the two forms answer: PatchAhead's reading of them, with patches that answer as told ----
+
+
+NOT_APPLIED = Result("", "The request is invalid: the server rejected our request due to an error in our request\n", 1)
+REMOVED = Result("", 'The Pod "web" is invalid: spec.ephemeralContainers: Forbidden: existing ephemeral containers '
+                     '"old" may not be removed\n', 1)
+OK = Result("pod/web patched\n", "", 0)
+
+
+class Told:
+    """A pending patch that answers as told, and remembers what it was given."""
+
+    def __init__(self, answer):
+        self.told, self.given, self.sent, self.cancelled = answer, None, False, False
+
+    def give(self, body, timeout=None):
+        self.given, self.sent = json.loads(body), True
+
+    def answer(self):
+        assert self.sent
+        return self.told
+
+    def cancel(self):
+        self.cancelled = not self.sent
+
+
+class Kube:
+    def __init__(self, *answers):
+        self.patches = iter([Told(a) for a in answers])
+
+    def prepare_patch(self, pod, namespace, patch_type):
+        assert patch_type == "json"
+        return next(self.patches)
+
+
+SPEC = {"name": "reach-abcde", "image": "busybox:1.36", "command": ["sh", "-c", "true"]}
+
+
+def pod(have=()):
+    return {"metadata": {"name": "web", "namespace": "default"}, "status": {"phase": "Running"},
+            "spec": dict({"containers": [{"name": "app"}]}, **({"ephemeralContainers": list(have)} if have else {}))}
+
+
+def test_both_forms_go_at_once_each_testing_the_phase():
+    ahead = PatchAhead(Kube(OK, REMOVED), "web", "default", SPEC)
+    appending, listing = ahead.forms
+    assert appending.given == containers_mod.json_patch_ops(SPEC, first=False)
+    assert listing.given == containers_mod.json_patch_ops(SPEC, first=True)
+
+
+@pytest.mark.parametrize("answers", [(OK, REMOVED), (NOT_APPLIED, OK)])
+def test_the_form_that_applied_is_the_answer(answers):
+    ahead = PatchAhead(Kube(*answers), "web", "default", SPEC)
+    assert ahead.answer(pod()).ok and ahead.applied() and ahead.close() is True
+
+
+def test_when_neither_applies_the_refusal_of_the_form_that_fits_the_pod_is_the_answer():
+    forbidden = Result("", 'Error from server (Forbidden): pods "web" is forbidden: violates PodSecurity', 1)
+    ahead = PatchAhead(Kube(forbidden, REMOVED), "web", "default", SPEC)
+    assert ahead.answer(pod(have=[{"name": "old"}])) is forbidden   # the pod has its list: appending fits
+    ahead = PatchAhead(Kube(NOT_APPLIED, forbidden), "web", "default", SPEC)
+    assert ahead.answer(pod()) is forbidden                         # no list: adding it fits
+    assert ahead.applied() is False and ahead.close() is False

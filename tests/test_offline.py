@@ -48,10 +48,13 @@ def test_print_patch_is_exactly_the_body_a_run_sends(tmp_path, fixture):
     pod_file = recorded_pod_file(tmp_path, fixture)
     env = dict(os.environ, REACH_NAME_SUFFIX=meta["suffix"])
     calls = fixture_calls(fixture)
-    patch = next(c for c in calls if c["argv"][0] == "patch")
-    printed = run(meta["args"] + ["--print-patch", "--pod-file", pod_file] + NO_KUBECTL, env=env)
+    # the recorded pod has no ephemeral container: the patch that fits it is the spare, the whole list
+    patch = [c for c in calls if c["argv"][0] == "patch"][-1]
+    printed = run(meta["args"] + ["--print-patch", "--patch-type", "json", "--pod-file", pod_file] + NO_KUBECTL,
+                  env=env)
     assert printed.returncode == 0, printed.stderr
     assert json.loads(printed.stdout) == json.loads(patch["stdin"])
+    assert json.loads(printed.stdout)[1]["path"] == "/spec/ephemeralContainers"
     replace = [c for c in calls if c["argv"][0] == "replace"]
     if replace:
         printed = run(meta["args"] + ["--dry-run=client", "--patch-type", "replace", "--pod-file", pod_file]
@@ -107,17 +110,17 @@ def test_print_patch_without_any_pod_needs_no_cluster():
 
 
 def test_print_patch_with_a_pod_name_reads_the_pod_and_changes_nothing(reach):
-    r = reach("open", "--print-patch", allow_unused=True)
+    r = reach("open", "--print-patch", "--patch-type", "json", allow_unused=True)
     assert r.code == 0, r.err
     assert [c["argv"][:2] for c in r.calls] == [["get", "pod"]]      # no patch, no watch, no logs
-    patch = next(c for c in fixture_calls("open") if c["argv"][0] == "patch")
+    patch = [c for c in fixture_calls("open") if c["argv"][0] == "patch"][-1]
     assert json.loads(r.out) == json.loads(patch["stdin"])
 
 
 def test_print_patch_with_a_pod_name_reports_kubectl_errors(reach):
-    r = reach("not-found-pod", "--print-patch")
+    r = reach("not-found-pod", "--print-patch", allow_unused=True)
     assert r.code == 3 and 'pod "nope" not found in namespace "default"' in r.err
-    assert [c["argv"][0] for c in r.calls] == ["get"]
+    assert [c["argv"][0] for c in r.calls] == ["get"]   # a run's patch ahead is not sent: nothing is
 
 
 @pytest.mark.parametrize("args,says", [

@@ -1,0 +1,116 @@
+"""The patch sent while the pod is read (lib/kubectl.PatchAhead), against the simulated cluster:
+its races with the read, and what it leaves in pods that are not Running or are going away."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from test_sim import NC, cluster, ports, reach  # noqa: F401 (fixtures)
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.skipif(not NC, reason="needs OpenBSD nc (apt-get install netcat-openbsd)")
+
+
+@pytest.fixture(autouse=True)
+def quick_start(cluster):  # noqa: F811
+    cluster["SIM_START_DELAY"] = "0.05,0.2"   # what is tested here is the patch, not the wait
+
+
+def containers(env):
+    with open(os.path.join(env["SIM_STATE"], "pods.json")) as f:
+        return json.load(f)["default/web"]["spec"].get("ephemeralContainers") or []
+
+
+def edit_pod(env, change):
+    path = os.path.join(env["SIM_STATE"], "pods.json")
+    with open(path) as f:
+        pods = json.load(f)
+    change(pods["default/web"])
+    with open(path, "w") as f:
+        json.dump(pods, f)
+
+
+def patches_sent(env):
+    """The patch processes started, from the simulator's log (a spare ended unsent is there too)."""
+    with open(env["SIM_LOG"]) as f:
+        return sum(1 for line in f if json.loads(line)[0] == "patch")
+
+
+def test_a_patch_that_lands_before_the_read_is_the_runs_own(cluster, ports):  # noqa: F811
+    opened, _ = ports
+    target = "127.0.0.1:%d" % opened
+    assert reach(cluster, "web", "--to", target).returncode == 0   # now the pod has its list: the guess applies
+    cluster.update(SIM_READ_DELAY="0.5", SIM_LOG=os.path.join(cluster["SIM_STATE"], "log"))
+    r = reach(cluster, "web", "--to", target, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    names = [c["name"] for c in containers(cluster)]
+    assert len(names) == 2 and json.loads(r.stdout)["container"] == names[1]   # one added, and it is the run's
+    assert patches_sent(cluster) == 2   # the guess and its spare, which never sent a body
+
+
+def test_a_name_the_pod_already_has_is_drawn_again(cluster, ports):  # noqa: F811
+    opened, _ = ports
+    cluster["REACH_NAME_SUFFIX"] = "taken"
+    for delay in ("0", "0", "0.5"):   # the name taken; then the read before the guess's answer, and after it
+        cluster["SIM_READ_DELAY"] = delay
+        r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "-o", "json")
+        assert r.returncode == 0, r.stderr
+    names = [c["name"] for c in containers(cluster)]
+    assert len(names) == 3 and len(set(names)) == 3 and names[0] == "reach-taken"
+    assert json.loads(r.stdout)["container"] == names[2]
+
+
+@pytest.mark.parametrize("has_list", [False, True])
+def test_a_pod_that_is_not_running_gets_nothing(cluster, ports, has_list):  # noqa: F811
+    opened, _ = ports
+    if has_list:
+        assert reach(cluster, "web", "--to", "127.0.0.1:%d" % opened).returncode == 0
+    before = len(containers(cluster))
+    edit_pod(cluster, lambda pod: pod["status"].update(phase="Succeeded"))
+    r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened)
+    assert r.returncode == 3
+    assert 'pod "web" in namespace "default" is Succeeded, not Running' in r.stderr
+    assert "stays in the pod" not in r.stderr
+    assert len(containers(cluster)) == before   # the patch's test of the phase failed: nothing applied
+
+
+def test_a_target_that_is_not_the_pods_gets_nothing(cluster, ports):  # noqa: F811
+    opened, _ = ports
+    r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened, "--target", "nope")
+    assert r.returncode == 3
+    assert 'pod "web" in namespace "default" has no container "nope"' in r.stderr
+    assert containers(cluster) == []   # the API server validates targetContainerName: refused
+
+
+def test_a_terminating_pod_is_refused_and_the_output_says_what_was_added(cluster, ports):  # noqa: F811
+    opened, _ = ports
+    assert reach(cluster, "web", "--to", "127.0.0.1:%d" % opened).returncode == 0
+    edit_pod(cluster, lambda pod: pod["metadata"].update(deletionTimestamp="2026-11-22T11:20:00Z"))
+    r = reach(cluster, "web", "--to", "127.0.0.1:%d" % opened)
+    assert r.returncode == 3
+    # a terminating pod is still Running: the patch ahead applies, and the read refuses after it
+    added = containers(cluster)[-1]["name"]
+    assert len(containers(cluster)) == 2
+    assert 'pod "web" in namespace "default" is terminating' in r.stderr
+    assert "ephemeral container %s stays in the pod" % added in r.stderr
+
+
+def test_ctrl_c_during_the_read_says_whether_the_patch_ahead_added_the_container(cluster, ports):  # noqa: F811
+    opened, _ = ports
+    assert reach(cluster, "web", "--to", "127.0.0.1:%d" % opened).returncode == 0
+    cluster["SIM_READ_DELAY"] = "5"
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "reach.py"), "web", "--to", "127.0.0.1:%d" % opened],
+                            env=cluster, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 10
+    while len(containers(cluster)) < 2 and time.time() < deadline:   # the guess has landed
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)   # as a terminal does: the whole foreground group
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    added = containers(cluster)[-1]["name"]
+    assert "interrupted; ephemeral container %s stays in pod web" % added in err
