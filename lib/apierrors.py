@@ -41,6 +41,11 @@ def is_not_applied(stderr: str) -> bool:
     return "the server rejected our request due to an error in our request" in stderr
 
 
+def is_removal(stderr: str) -> bool:
+    """A change of the ephemeral containers that would remove one: validation refuses it."""
+    return "may not be removed" in stderr
+
+
 def is_conflict(stderr: str) -> bool:
     return "(Conflict)" in stderr or "the object has been modified" in stderr
 

@@ -61,6 +61,11 @@ def deferred() -> Iterator[None]:
                 raise KeyboardInterrupt
 
 
+def fired() -> bool:
+    """Whether an interrupt has been raised (the run is on its way out)."""
+    return _state["fired"]
+
+
 def settle() -> None:
     """After an interruption, on the way out: a late second signal is ignored. Python puts its
     handlers back to the default at exit (which would end reach by that signal, not 130), but

@@ -22,6 +22,7 @@ from .errors import KubeError
 
 # Negative codes are signals (the watchdog's SIGTERM, an OOM kill): sh would raise on them.
 ALL_EXIT_CODES = list(range(-64, 256))
+ANSWER_GRACE = 3.0   # seconds an interrupted run still waits for a sent patch's answer
 CALL_TIMEOUT = 60.0  # kubectl's own --request-timeout is 0 (none); never hang for ever
 DELETE_TIMEOUT = 30.0
 COMPLETION_TIMEOUT = 5.0  # a shell waits for completions: better none than a hang
@@ -81,6 +82,7 @@ class Kubectl:
         self.live: List[Any] = []
         self.slots: Optional[threading.Semaphore] = None
         self.wrote = False
+        self.writes = 0   # calls sent that may change the cluster (patch, replace, create)
 
     # -- the process boundary -------------------------------------------------------------
 
@@ -125,7 +127,9 @@ class Kubectl:
                 with interrupts.deferred():
                     proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True,
                                _return_cmd=True, _preexec_fn=interrupts.in_child, _new_group=own_group)
-                    self.wrote = self.wrote or args[0] in ("replace", "create")   # the cluster may change from here
+                    if args[0] in ("replace", "create"):   # the cluster may change from here
+                        self.wrote = True
+                        self.writes += 1
                     self.live.append(proc)
                     self._end_if_cancelled(proc)
                     watchdog.watch(proc)
@@ -253,15 +257,14 @@ class Kubectl:
         return PendingPatch(self, ["patch", "pod", pod] + _ns(namespace) + [
             "--subresource=ephemeralcontainers", "--type=" + patch_type, "--patch-file", "/dev/stdin"])
 
-    def patch_ahead(self, pod: str, namespace: Optional[str], spec: Dict[str, Any]) -> PatchAhead:
-        """Send the patch that adds `spec` before the pod is read (see PatchAhead)."""
-        return PatchAhead(self, pod, namespace, spec)
 
     def add_ephemeral(self, pod: Dict[str, Any], spec: Dict[str, Any], ahead: Optional[PatchAhead] = None) -> None:
         """Add the container: a patch of the subresource, or on kubectl < 1.32 a PUT of it."""
         name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
         if ahead:
             result = ahead.answer(pod)
+            if not result.ok and ahead.refused():   # the pod changed meanwhile: as read, it takes this
+                result = self.prepare_patch(name, ns).send(container.strategic_patch(spec))
         else:
             result = self.prepare_patch(name, ns).send(container.strategic_patch(spec))
         if result.ok:
@@ -375,6 +378,7 @@ class PendingPatch:
         self.started = 0.0
         self.watchdog: Optional[_Watchdog] = None
         self.result: Optional[Result] = None
+        self.unanswered = False   # interrupted, and no answer in ANSWER_GRACE: whether it applied is unknown
         cmd = kube._cmd()
         self.argv = kube._argv(args)
         kube._take_slot()   # a fan-out's slot, held until the answer or the cancel
@@ -404,20 +408,57 @@ class PendingPatch:
         with interrupts.deferred():   # the body and its EOF together, or neither
             self.sent = True
             self.kube.wrote = True
+            self.kube.writes += 1
             self.body.put(body)
             self.body.put(None)   # EOF: kubectl reads no further
             self.watchdog.start()
 
     def answer(self) -> Result:
-        """kubectl's answer to the body given (once; asked again, the same answer)."""
-        if self.result is None:
+        """kubectl's answer to the body given (once; asked again, the same answer).
+
+        Interrupted, it still waits ANSWER_GRACE for the answer, and then re-raises: the patch
+        is sent, and what reach says on its way out (the container added or not) depends on it.
+        No answer by then: KubeError (Timeout), and the process is ended.
+        """
+        if self.result is None and not self.unanswered:
+            interrupted = False
             try:
                 with self.watchdog:
-                    self.proc.wait()
+                    finished, interrupted = self._wait()
             finally:
                 self._forget()
-            self.result = self.kube._answer("patch", self.argv, self.given, self.proc, self.watchdog, self.started)
+            if finished:
+                self.result = self.kube._answer("patch", self.argv, self.given, self.proc, self.watchdog,
+                                                self.started)
+            else:
+                self.unanswered = True
+            if interrupted:
+                raise KeyboardInterrupt
+        if self.result is None:
+            raise KubeError("kubectl patch had not answered when reach was interrupted",
+                            "the ephemeral container may have been added", reason="Timeout")
         return self.result
+
+    def outcome(self) -> Optional[bool]:
+        """Whether the patch applied; None when no answer says (none in time, or an interruption)."""
+        try:
+            return self.answer().ok
+        except KubeError:
+            return None
+
+    def _wait(self) -> Tuple[bool, bool]:
+        """(answered, interrupted while waiting): after an interrupt, ANSWER_GRACE at the most."""
+        import sh  # imported by then: the process runs
+        interrupted = False
+        limit = ANSWER_GRACE if interrupts.fired() else None
+        while True:
+            try:
+                self.proc.wait(timeout=limit)
+                return True, interrupted
+            except KeyboardInterrupt:
+                interrupted, limit = True, ANSWER_GRACE
+            except sh.TimeoutException:
+                return False, interrupted
 
     def cancel(self) -> None:
         """Kill the process unsent (it has read nothing, so it has sent nothing); stdin stays open
@@ -448,44 +489,62 @@ class PatchAhead:
     Running still gets nothing, and the read is off the critical path. The read would have told
     the form: `add .../-` needs the pod's list of ephemeral containers, and `add` of the whole
     list is refused where it would replace containers the pod has. So both forms go, from two
-    kubectl processes, and exactly one can apply: each needs what the other changes (the list
+    kubectl processes, and at most one applies: each needs what the other changes (the list
     there, or no list; a name twice is refused). The other is refused (422, nothing written):
-    one refused request per run, for a read off the critical path. The read still decides
-    what is reported, and which refusal to report when both are refused.
+    one refused request per run, for a read off the critical path. Neither applies when the pod
+    changed between them (another client added its first ephemeral container, or the pod just
+    became Running): the read, which passed its checks, then has the last word (refused()).
     """
 
-    def __init__(self, kube: Kubectl, pod: str, namespace: Optional[str], spec: Dict[str, Any]):
+    def __init__(self, pod: str, namespace: Optional[str], spec: Dict[str, Any]):
+        self.where = (pod, namespace)
         self.spec = spec
-        self.forms: List[PendingPatch] = []   # appending to the list, then adding it
-        try:
-            for first in (False, True):
-                self.forms.append(kube.prepare_patch(pod, namespace, "json"))
-                self.forms[-1].give(container.json_patch(spec, first))
-        except BaseException:
-            self.close()
-            raise
+        self.forms: List[PendingPatch] = []   # appending to the list, then adding the list
 
-    def applied(self) -> bool:
-        """Whether one of the forms added the container (waits for their answers)."""
-        return any(patch.answer().ok for patch in self.forms)
+    def send(self, kube: Kubectl) -> None:
+        """Start both forms; interrupted meanwhile, close() still knows what was sent."""
+        for first in (False, True):
+            self.forms.append(kube.prepare_patch(*self.where, patch_type="json"))
+            self.forms[-1].give(container.json_patch(self.spec, first))
+
+    def applied(self) -> Optional[bool]:
+        """Whether a form added the container (waits for their answers; None: not known)."""
+        outcomes = [patch.outcome() for patch in self.forms]
+        return True if True in outcomes else None if None in outcomes else False
 
     def answer(self, pod: Dict[str, Any]) -> Result:
         """The answer of the form that applied, else the refusal of the form that fits the pod read."""
+        answers: List[Optional[Result]] = []
+        lost: Optional[KubeError] = None
         for patch in self.forms:   # the appending one first: where it applies, it answers first
-            if patch.answer().ok:
-                return patch.answer()
-        return self.forms[0 if (pod.get("spec") or {}).get("ephemeralContainers") else 1].answer()
+            try:
+                result: Optional[Result] = patch.answer()
+            except KubeError as e:   # the other may still have applied
+                lost, result = lost or e, None
+            if result is not None and result.ok:
+                return result
+            answers.append(result)
+        if lost:
+            raise lost
+        fits = answers[0 if (pod.get("spec") or {}).get("ephemeralContainers") else 1]
+        assert fits is not None
+        return fits
+
+    def refused(self) -> bool:
+        """Both forms refused for the pod's content alone: it changed between them and the read."""
+        try:
+            answers = [patch.answer() for patch in self.forms]
+        except KubeError:
+            return False
+        return len(answers) == 2 and all(not a.ok and (apierrors.is_not_applied(a.stderr) or apierrors.is_removal(a.stderr))
+                                         for a in answers)
 
     def close(self) -> Optional[bool]:
-        """End what is unsent; whether what was sent added the container (None: no answer in time)."""
-        sent = [patch for patch in self.forms if patch.sent]
+        """End what is unsent; whether what was sent added the container (None: not known)."""
         for patch in self.forms:
             if not patch.sent:
                 patch.cancel()
-        try:
-            return any([patch.answer().ok for patch in sent])
-        except KubeError:
-            return None
+        return self.applied() if self.forms else False
 
 
 class Background:

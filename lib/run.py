@@ -11,7 +11,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import agents, apierrors, container, pods, probe, status
 from .errors import Exit, KubeError, ProbeError, ReachError
-from .kubectl import EPHEMERAL, Kubectl
+from .kubectl import EPHEMERAL, Kubectl, PatchAhead
 from .probe import Verdict
 from .targets import Target
 from .waiting import Clock, Polls, WatchFeed, settle, wait_for_start
@@ -113,7 +113,9 @@ class Run:
             raise
 
     def _logs_command(self) -> str:
-        return "kubectl logs %s -n %s -c %s" % (self.pod_name, self.namespace, self.name)
+        # no namespace before the pod is read (none given): kubectl's default is the one it patched
+        return "kubectl logs %s%s -c %s" % (self.pod_name, " -n " + self.namespace if self.namespace else "",
+                                            self.name)
 
     def _lap(self, key: str) -> None:
         """Milliseconds since the previous lap (or the start) under `key`."""
@@ -128,15 +130,16 @@ class Run:
             if not (self.prefetched or self.req.reuse):
                 spec = self._spec({})
                 self.name = spec["name"]
-                self.ahead = self.kube.patch_ahead(self.req.pod, self.req.namespace, spec)
+                self.ahead = PatchAhead(self.req.pod, self.req.namespace, spec)
+                self.ahead.send(self.kube)
             return self._execute_read()
         finally:
             ahead = self.ahead or self.dropped
             added = ahead.close() if ahead else None
             if added:
                 self.added = True   # refused after the read, but the patch ahead had added it
-            elif added is False and not self.added:
-                self.name = ""   # known not added: no container to point at
+            elif added is False and not self.added and self.kube.writes == sum(p.sent for p in ahead.forms):
+                self.name = ""   # known not added, and nothing else sent: no container to point at
 
     def _execute_read(self) -> RunResult:
         req, kube = self.req, self.kube
@@ -146,10 +149,15 @@ class Run:
         self.namespace = pod["metadata"]["namespace"]
         pods.check(pod, req.target_container)
         spec = self._spec(pod)
-        if self.ahead and spec["name"] != self.ahead.spec["name"] and not self.ahead.applied():
-            self.ahead.close()   # the name was the pod's before this run: refused; sent anew, as read
-            self.dropped, self.ahead = self.ahead, None
-        elif self.ahead:   # the read may show the patch ahead landed: that name is this run's own
+        if self.ahead and spec["name"] != self.ahead.spec["name"]:
+            # The pod read has the name: the patch ahead landed first, or the name was the pod's before.
+            applied = self.ahead.applied()
+            if applied is None:
+                raise KubeError("kubectl patch did not answer in time", "ephemeral container %s may have been "
+                                "added: %s" % (self.name, self._logs_command()), reason="Timeout")
+            if not applied:   # refused: sent anew under the name drawn from the read
+                self.dropped, self.ahead = self.ahead, None
+        if self.ahead:
             spec = self.ahead.spec
         warning = pods.sidecar_warning(pod, req.bypass_mesh)
         notes: List[str] = []

@@ -229,10 +229,19 @@ class Told:
 
     def answer(self):
         assert self.sent
+        if isinstance(self.told, KubeError):
+            raise self.told
         return self.told
 
     def cancel(self):
         self.cancelled = not self.sent
+
+    def send(self, body):
+        self.give(body)
+        return self.answer()
+
+    def outcome(self):
+        return None if isinstance(self.told, KubeError) else self.answer().ok
 
 
 class Kube:
@@ -252,23 +261,49 @@ def pod(have=()):
             "spec": dict({"containers": [{"name": "app"}]}, **({"ephemeralContainers": list(have)} if have else {}))}
 
 
+def sent(*answers):
+    ahead = PatchAhead("web", "default", SPEC)
+    ahead.send(Kube(*answers))
+    return ahead
+
+
 def test_both_forms_go_at_once_each_testing_the_phase():
-    ahead = PatchAhead(Kube(OK, REMOVED), "web", "default", SPEC)
-    appending, listing = ahead.forms
+    appending, listing = sent(OK, REMOVED).forms
     assert appending.given == containers_mod.json_patch_ops(SPEC, first=False)
     assert listing.given == containers_mod.json_patch_ops(SPEC, first=True)
 
 
 @pytest.mark.parametrize("answers", [(OK, REMOVED), (NOT_APPLIED, OK)])
 def test_the_form_that_applied_is_the_answer(answers):
-    ahead = PatchAhead(Kube(*answers), "web", "default", SPEC)
+    ahead = sent(*answers)
     assert ahead.answer(pod()).ok and ahead.applied() and ahead.close() is True
 
 
 def test_when_neither_applies_the_refusal_of_the_form_that_fits_the_pod_is_the_answer():
     forbidden = Result("", 'Error from server (Forbidden): pods "web" is forbidden: violates PodSecurity', 1)
-    ahead = PatchAhead(Kube(forbidden, REMOVED), "web", "default", SPEC)
+    ahead = sent(forbidden, REMOVED)
     assert ahead.answer(pod(have=[{"name": "old"}])) is forbidden   # the pod has its list: appending fits
-    ahead = PatchAhead(Kube(NOT_APPLIED, forbidden), "web", "default", SPEC)
+    ahead = sent(NOT_APPLIED, forbidden)
     assert ahead.answer(pod()) is forbidden                         # no list: adding it fits
-    assert ahead.applied() is False and ahead.close() is False
+    assert ahead.applied() is False and ahead.close() is False and not ahead.refused()
+
+
+def test_a_form_with_no_answer_does_not_hide_the_one_that_applied():
+    late = KubeError("kubectl patch did not answer within 60s", reason="Timeout")
+    ahead = sent(late, OK)
+    assert ahead.answer(pod()).ok and ahead.close() is True
+    ahead = sent(late, NOT_APPLIED)
+    with pytest.raises(KubeError):
+        ahead.answer(pod())
+    assert ahead.close() is None   # not known: the run says "may have been added"
+
+
+def test_a_pod_changed_between_the_two_forms_gets_the_patch_that_fits_it_as_read(monkeypatch):
+    """Without a list when the appending form landed, with one (another client's) when the other did."""
+    ahead = sent(NOT_APPLIED, REMOVED)
+    assert ahead.refused()
+    kube = Kubectl("kubectl")
+    strategic = Told(OK)
+    monkeypatch.setattr(kube, "prepare_patch", lambda pod, namespace, patch_type="strategic": strategic)
+    kube.add_ephemeral(pod(have=[{"name": "old"}]), SPEC, ahead)
+    assert strategic.given == containers_mod.strategic_patch_object(SPEC)

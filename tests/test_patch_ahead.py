@@ -114,3 +114,53 @@ def test_ctrl_c_during_the_read_says_whether_the_patch_ahead_added_the_container
     assert proc.returncode == 130, err
     added = containers(cluster)[-1]["name"]
     assert "interrupted; ephemeral container %s stays in pod web" % added in err
+    assert "kubectl logs web -c %s" % added in err   # no -n given: kubectl's namespace, the one patched
+
+
+def interrupt_once(env, args, when):
+    """reach ARGS, Ctrl-C (to its whole group, as a terminal) once when() holds; (exit code, stderr)."""
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "reach.py")] + args, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 10
+    while not when() and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    return proc.returncode, err
+
+
+def test_ctrl_c_while_the_patch_answers_waits_for_its_answer(cluster, ports):  # noqa: F811
+    opened, _ = ports
+    assert reach(cluster, "web", "--to", "127.0.0.1:%d" % opened).returncode == 0
+    cluster["SIM_ANSWER_DELAY"] = "1"   # applied at once, answered a second later
+    code, err = interrupt_once(cluster, ["web", "-n", "default", "--to", "127.0.0.1:%d" % opened],
+                               lambda: len(containers(cluster)) == 2)
+    assert code == 130, err
+    added = containers(cluster)[-1]["name"]
+    assert "interrupted; ephemeral container %s stays in pod web" % added in err
+    assert "kubectl logs web -n default -c %s" % added in err
+
+
+def test_ctrl_c_during_the_runs_own_write_never_says_nothing_changed(cluster, ports):  # noqa: F811
+    """kubectl 1.27 refuses both forms in the client; reach's own PUT is then under way."""
+    opened, _ = ports
+    cluster.update(SIM_CLIENT="27", SIM_ANSWER_DELAY="5")
+    code, err = interrupt_once(cluster, ["web", "--to", "127.0.0.1:%d" % opened],
+                               lambda: len(containers(cluster)) == 1)
+    assert code == 130, err
+    assert "nothing was changed" not in err
+    assert containers(cluster)[0]["name"] in err
+
+
+def test_two_runs_at_once_on_a_pod_without_ephemeral_containers_both_add_theirs(cluster, ports):  # noqa: F811
+    """One run's container can land between the other's two forms, so that neither applies:
+    that run then sends the patch that fits the pod as read."""
+    opened, _ = ports
+    argv = [sys.executable, os.path.join(ROOT, "reach.py"), "web", "--to", "127.0.0.1:%d" % opened]
+    for _ in range(2):
+        edit_pod(cluster, lambda pod: pod["spec"].pop("ephemeralContainers", None))
+        runs = [subprocess.Popen(argv, env=cluster, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+        results = [(p.wait(timeout=30), p.stderr.read()) for p in runs]
+        assert [code for code, _ in results] == [0, 0], results
+        assert len(containers(cluster)) == 2
