@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
-_state = {"depth": 0, "pending": False, "fired": False}
+_state = {"depth": 0, "pending": False, "fired": False, "at": 0.0}
 
 
 def _handler(signum: int, frame: Any) -> None:
@@ -22,12 +23,18 @@ def _handler(signum: int, frame: Any) -> None:
     if _state["depth"]:
         _state["pending"] = True
         return
-    _state["fired"] = True
+    _fire()
+
+
+def _fire() -> None:
+    _state["fired"], _state["at"] = True, time.monotonic()
     raise KeyboardInterrupt
 
 
 def install() -> None:
-    """SIGINT and SIGTERM (a cancelled CI job, kill) both take Ctrl-C's path."""
+    """SIGINT and SIGTERM (a cancelled CI job, kill) both take Ctrl-C's path. A new run (reach
+    used in-process, as the tests do) starts with no interrupt on record."""
+    _state.update(depth=0, pending=False, fired=False, at=0.0)
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, _handler)
@@ -57,13 +64,12 @@ def deferred() -> Iterator[None]:
             _state["depth"] -= 1
             if not _state["depth"] and _state["pending"]:
                 _state["pending"] = False
-                _state["fired"] = True
-                raise KeyboardInterrupt
+                _fire()
 
 
-def fired() -> bool:
-    """Whether an interrupt has been raised (the run is on its way out)."""
-    return _state["fired"]
+def since() -> Optional[float]:
+    """Seconds since the interrupt was raised; None when none was (the run is not on its way out)."""
+    return time.monotonic() - _state["at"] if _state["fired"] else None
 
 
 def settle() -> None:

@@ -83,6 +83,8 @@ class Kubectl:
         self.slots: Optional[threading.Semaphore] = None
         self.wrote = False
         self.writes = 0   # calls sent that may change the cluster (patch, replace, create)
+        self.pending: List[PendingPatch] = []   # every patch started ahead of its body: see settle()
+        self.interrupted = False   # an interrupt came while settle() waited: its caller raises it
 
     # -- the process boundary -------------------------------------------------------------
 
@@ -288,6 +290,25 @@ class Kubectl:
         raise KubeError('pod "%s" kept changing: %d conflicting updates in a row' % (name, attempts),
                         "try again in a moment", reason="Conflict")
 
+    def settle(self) -> Optional[bool]:
+        """After a run, or its end by an error or Ctrl-C: patches never given a body are killed
+        unsent; whether the ones sent added the container (None: some answer is not known).
+        Known not to: only when no other write (a PUT, a create) was sent either."""
+        for patch in self.pending:
+            if not patch.sent:
+                patch.cancel()
+        sent = [patch for patch in self.pending if patch.sent]
+        outcomes = []
+        for patch in sent:   # every one, even after an interrupt: none is left running
+            try:
+                outcomes.append(patch.outcome())
+            except KeyboardInterrupt:   # it waited its grace, and its answer (or none) is on record
+                self.interrupted = True
+                outcomes.append(patch.outcome())
+        if True in outcomes:
+            return True
+        return None if None in outcomes or self.writes > len(sent) else False
+
     def container_state(self, pod: str, namespace: str, name: str, statuses: str = EPHEMERAL) -> str:
         jsonpath = state_path(name, statuses)
         result = self.run(["get", "pod", pod, "-n", namespace, "-o", "jsonpath=" + jsonpath])
@@ -381,6 +402,7 @@ class PendingPatch:
         self.unanswered = False   # interrupted, and no answer in ANSWER_GRACE: whether it applied is unknown
         cmd = kube._cmd()
         self.argv = kube._argv(args)
+        kube.pending.append(self)   # from here on, settle() kills it if nothing gives it a body
         kube._take_slot()   # a fan-out's slot, held until the answer or the cancel
         try:
             with interrupts.deferred():   # started and on record, or neither
@@ -402,10 +424,10 @@ class PendingPatch:
         """Hand kubectl the body and its EOF: it sends the patch now; answer() waits for it."""
         if self.cancelled:
             raise KeyboardInterrupt   # ended by a fan-out's Ctrl-C
-        self.started = time.time()   # timed from the body, as a patch started then would be
-        self.given = body
-        self.watchdog = _Watchdog(self.proc, timeout)
         with interrupts.deferred():   # the body and its EOF together, or neither
+            self.started = time.time()   # timed from the body, as a patch started then would be
+            self.given = body
+            self.watchdog = _Watchdog(self.proc, timeout, group=True)
             self.sent = True
             self.kube.wrote = True
             self.kube.writes += 1
@@ -440,23 +462,30 @@ class PendingPatch:
         return self.result
 
     def outcome(self) -> Optional[bool]:
-        """Whether the patch applied; None when no answer says (none in time, or an interruption)."""
+        """Whether the patch applied; None when no answer says (none in time, an interruption, a
+        process ended by a signal)."""
         try:
-            return self.answer().ok
+            result = self.answer()
         except KubeError:
             return None
+        return None if result.exit < 0 else result.ok
 
     def _wait(self) -> Tuple[bool, bool]:
-        """(answered, interrupted while waiting): after an interrupt, ANSWER_GRACE at the most."""
+        """(answered, interrupted while waiting): once interrupted, until ANSWER_GRACE after the
+        interrupt at the most (one grace for all the patches a run waits for)."""
         import sh  # imported by then: the process runs
         interrupted = False
-        limit = ANSWER_GRACE if interrupts.fired() else None
         while True:
+            since = interrupts.since()
             try:
-                self.proc.wait(timeout=limit)
+                if since is None:
+                    self.proc.wait()
+                else:
+                    self.proc.wait(timeout=max(0.0, ANSWER_GRACE - since))
+                    self.proc.process.wait()   # a timed wait does not join sh's output threads
                 return True, interrupted
             except KeyboardInterrupt:
-                interrupted, limit = True, ANSWER_GRACE
+                interrupted = True
             except sh.TimeoutException:
                 return False, interrupted
 
@@ -502,7 +531,7 @@ class PatchAhead:
         self.forms: List[PendingPatch] = []   # appending to the list, then adding the list
 
     def send(self, kube: Kubectl) -> None:
-        """Start both forms; interrupted meanwhile, close() still knows what was sent."""
+        """Start both forms (interrupted meanwhile, Kubectl.settle() ends what is not sent)."""
         for first in (False, True):
             self.forms.append(kube.prepare_patch(*self.where, patch_type="json"))
             self.forms[-1].give(container.json_patch(self.spec, first))
@@ -539,12 +568,6 @@ class PatchAhead:
         return len(answers) == 2 and all(not a.ok and (apierrors.is_not_applied(a.stderr) or apierrors.is_removal(a.stderr))
                                          for a in answers)
 
-    def close(self) -> Optional[bool]:
-        """End what is unsent; whether what was sent added the container (None: not known)."""
-        for patch in self.forms:
-            if not patch.sent:
-                patch.cancel()
-        return self.applied() if self.forms else False
 
 
 class Background:
@@ -659,9 +682,10 @@ class _Watchdog:
     A timer thread rather than sh's _timeout or wait(timeout=...): those add ~100 ms to every call.
     """
 
-    def __init__(self, proc: Any, timeout: float):
+    def __init__(self, proc: Any, timeout: float, group: bool = False):
         self.proc = proc
         self.timeout = timeout
+        self.group = group   # the process leads a group of its own: end the group (a wrapper's kubectl too)
         self.expired = False
         self.started = False
         self.timer = threading.Timer(timeout, self._expire)
@@ -683,7 +707,10 @@ class _Watchdog:
 
     def _expire(self) -> None:
         self.expired = True
-        _terminate(self.proc)
+        self._end()
+
+    def _end(self) -> None:
+        _end_group(self.proc) if self.group else _terminate(self.proc)
 
     def __enter__(self) -> _Watchdog:
         if self.proc is not None:
@@ -693,7 +720,7 @@ class _Watchdog:
     def __exit__(self, *exc: Any) -> None:
         self.timer.cancel()
         if self.proc is not None:
-            _terminate(self.proc)
+            self._end()
 
 
 def state_path(name: str, statuses: str = EPHEMERAL) -> str:

@@ -6,6 +6,7 @@ the wait loop is tested with a fake clock.
 from __future__ import annotations
 
 import random
+import shlex
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -114,8 +115,9 @@ class Run:
 
     def _logs_command(self) -> str:
         # no namespace before the pod is read (none given): kubectl's default is the one it patched
-        return "kubectl logs %s%s -c %s" % (self.pod_name, " -n " + self.namespace if self.namespace else "",
-                                            self.name)
+        words = ["kubectl"] + self.kube.global_flags + ["logs", self.pod_name] + (
+            ["-n", self.namespace] if self.namespace else []) + ["-c", self.name]
+        return " ".join(shlex.quote(w) for w in words)
 
     def _lap(self, key: str) -> None:
         """Milliseconds since the previous lap (or the start) under `key`."""
@@ -134,12 +136,14 @@ class Run:
                 self.ahead.send(self.kube)
             return self._execute_read()
         finally:
-            ahead = self.ahead or self.dropped
-            added = ahead.close() if ahead else None
-            if added:
-                self.added = True   # refused after the read, but the patch ahead had added it
-            elif added is False and not self.added and self.kube.writes == sum(p.sent for p in ahead.forms):
-                self.name = ""   # known not added, and nothing else sent: no container to point at
+            if self.ahead or self.dropped:
+                added = self.kube.settle()
+                if added:
+                    self.added = True   # e.g. refused after the read, but the patch ahead had added it
+                elif added is False and not self.added:
+                    self.name = ""   # known not added: no container to point at
+                if self.kube.interrupted:
+                    raise KeyboardInterrupt
 
     def _execute_read(self) -> RunResult:
         req, kube = self.req, self.kube

@@ -1,6 +1,7 @@
 """The process boundary: a kubectl that hangs, dies, or is not there."""
 import json
 import os
+import signal
 
 import pytest
 
@@ -276,7 +277,7 @@ def test_both_forms_go_at_once_each_testing_the_phase():
 @pytest.mark.parametrize("answers", [(OK, REMOVED), (NOT_APPLIED, OK)])
 def test_the_form_that_applied_is_the_answer(answers):
     ahead = sent(*answers)
-    assert ahead.answer(pod()).ok and ahead.applied() and ahead.close() is True
+    assert ahead.answer(pod()).ok and ahead.applied() is True
 
 
 def test_when_neither_applies_the_refusal_of_the_form_that_fits_the_pod_is_the_answer():
@@ -285,17 +286,17 @@ def test_when_neither_applies_the_refusal_of_the_form_that_fits_the_pod_is_the_a
     assert ahead.answer(pod(have=[{"name": "old"}])) is forbidden   # the pod has its list: appending fits
     ahead = sent(NOT_APPLIED, forbidden)
     assert ahead.answer(pod()) is forbidden                         # no list: adding it fits
-    assert ahead.applied() is False and ahead.close() is False and not ahead.refused()
+    assert ahead.applied() is False and not ahead.refused()
 
 
 def test_a_form_with_no_answer_does_not_hide_the_one_that_applied():
     late = KubeError("kubectl patch did not answer within 60s", reason="Timeout")
     ahead = sent(late, OK)
-    assert ahead.answer(pod()).ok and ahead.close() is True
+    assert ahead.answer(pod()).ok and ahead.applied() is True
     ahead = sent(late, NOT_APPLIED)
     with pytest.raises(KubeError):
         ahead.answer(pod())
-    assert ahead.close() is None   # not known: the run says "may have been added"
+    assert ahead.applied() is None   # not known: the run says "may have been added"
 
 
 def test_a_pod_changed_between_the_two_forms_gets_the_patch_that_fits_it_as_read(monkeypatch):
@@ -307,3 +308,18 @@ def test_a_pod_changed_between_the_two_forms_gets_the_patch_that_fits_it_as_read
     monkeypatch.setattr(kube, "prepare_patch", lambda pod, namespace, patch_type="strategic": strategic)
     kube.add_ephemeral(pod(have=[{"name": "old"}]), SPEC, ahead)
     assert strategic.given == containers_mod.strategic_patch_object(SPEC)
+
+
+def test_a_new_run_in_the_same_process_starts_with_no_interrupt_on_record():
+    from lib import interrupts
+    saved = dict(interrupts._state)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        interrupts._state.update(fired=True, at=0.0)
+        assert interrupts.since() is not None
+        interrupts.install()
+        assert interrupts.since() is None
+    finally:
+        interrupts._state.update(saved)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)

@@ -164,3 +164,51 @@ def test_two_runs_at_once_on_a_pod_without_ephemeral_containers_both_add_theirs(
         results = [(p.wait(timeout=30), p.stderr.read()) for p in runs]
         assert [code for code, _ in results] == [0, 0], results
         assert len(containers(cluster)) == 2
+
+
+def sim_processes(env):
+    """The simulated kubectl processes of this cluster still running (found by their SIM_STATE)."""
+    mark = ("SIM_STATE=%s" % env["SIM_STATE"]).encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                if mark in f.read().split(b"\0"):
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def test_ctrl_c_while_the_patches_are_awaited_leaves_no_kubectl_behind(cluster, ports):  # noqa: F811
+    opened, _ = ports
+    assert reach(cluster, "web", "--to", "127.0.0.1:%d" % opened).returncode == 0
+    edit_pod(cluster, lambda pod: pod["metadata"].update(deletionTimestamp="2026-11-22T11:20:00Z"))
+    wrapper = os.path.join(os.path.dirname(cluster["SIM_STATE"]), "bin", "kubectl")
+    with open(wrapper) as f:   # a wrapper that does not exec: kubectl is its child, in its group
+        text = f.read()
+    with open(wrapper, "w") as f:
+        f.write(text.replace("exec ", ""))
+    cluster["SIM_ANSWER_DELAY"] = "30"   # applied at once, answered far later than reach waits
+    code, err = interrupt_once(cluster, ["web", "-n", "default", "--to", "127.0.0.1:%d" % opened],
+                               lambda: len(containers(cluster)) == 2)
+    assert code == 130, err
+    assert "interrupted while adding ephemeral container %s" % containers(cluster)[-1]["name"] in err
+    deadline = time.time() + 10   # SIGTERM to each group, SIGKILL 2 s later
+    while sim_processes(cluster) and time.time() < deadline:
+        time.sleep(0.1)
+    assert sim_processes(cluster) == []
+
+
+def test_ctrl_c_during_a_patch_sent_anew_still_says_what_it_did(cluster, ports):  # noqa: F811
+    opened, _ = ports
+    cluster["REACH_NAME_SUFFIX"] = "taken"
+    assert reach(cluster, "web", "--to", "127.0.0.1:%d" % opened).returncode == 0
+    cluster["SIM_ANSWER_DELAY"] = "1"   # the name is taken: the run's own patch applies, answers later
+    code, err = interrupt_once(cluster, ["--context", "lab", "web", "-n", "default", "--to",
+                                         "127.0.0.1:%d" % opened], lambda: len(containers(cluster)) == 2)
+    assert code == 130, err
+    added = containers(cluster)[-1]["name"]
+    assert added != "reach-taken"
+    assert "interrupted; ephemeral container %s stays in pod web" % added in err
+    assert "kubectl --context lab logs web -n default -c %s" % added in err
