@@ -95,7 +95,6 @@ class Run:
         self.added = False
         self.reusing = False   # the probe runs in an agent found in the pod (--reuse)
         self.ahead: Optional[Any] = None   # the patch sent while the pod is read (kubectl.PatchAhead)
-        self.dropped: Optional[Any] = None   # a patch ahead refused for a name taken: the run sent its own
         self.suffix = request.name_suffix or container.random_suffix(self.rng)
         self.timings: Dict[str, int] = {}
         self._mark = 0.0
@@ -136,7 +135,7 @@ class Run:
                 self.ahead.send(self.kube)
             return self._execute_read()
         finally:
-            if self.ahead or self.dropped:
+            if not self.prefetched and self.kube.pending:   # a fan-out's jobs answer for their own
                 added = self.kube.settle()
                 if added:
                     self.added = True   # e.g. refused after the read, but the patch ahead had added it
@@ -160,7 +159,7 @@ class Run:
                 raise KubeError("kubectl patch did not answer in time", "ephemeral container %s may have been "
                                 "added: %s" % (self.name, self._logs_command()), reason="Timeout")
             if not applied:   # refused: sent anew under the name drawn from the read
-                self.dropped, self.ahead = self.ahead, None
+                self.ahead = None
         if self.ahead:
             spec = self.ahead.spec
         warning = pods.sidecar_warning(pod, req.bypass_mesh)
