@@ -569,7 +569,6 @@ class PatchAhead:
                                          for a in answers)
 
 
-
 class Background:
     """A kubectl call running beside the caller, its stdout handed over line by line.
 
@@ -710,7 +709,10 @@ class _Watchdog:
         self._end()
 
     def _end(self) -> None:
-        _end_group(self.proc) if self.group else _terminate(self.proc)
+        if not self.group:
+            _terminate(self.proc)
+        elif self.proc.process.is_alive()[0]:   # an answered patch has left: nothing to end
+            _end_group(self.proc)
 
     def __enter__(self) -> _Watchdog:
         if self.proc is not None:
