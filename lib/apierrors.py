@@ -46,6 +46,17 @@ def is_removal(stderr: str) -> bool:
     return "may not be removed" in stderr
 
 
+# Answers that say a write was refused before anything was written (the API server's checks, the
+# client's own); any other failure (a 5xx, a timeout, a connection lost) leaves it unknown.
+_REFUSALS = ("(NotFound)", "(Forbidden)", "(Conflict)", "(AlreadyExists)", "(Unauthorized)", " is invalid: ",
+             "The request is invalid", "denied the request", "the server could not find the requested resource",
+             "was refused - did you specify", 'error: context "')
+
+
+def is_refusal(stderr: str) -> bool:
+    return is_client_too_old(stderr) or any(words in stderr for words in _REFUSALS)
+
+
 def is_conflict(stderr: str) -> bool:
     return "(Conflict)" in stderr or "the object has been modified" in stderr
 

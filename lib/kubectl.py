@@ -83,6 +83,7 @@ class Kubectl:
         self.slots: Optional[threading.Semaphore] = None
         self.wrote = False
         self.writes = 0   # calls sent that may change the cluster (patch, replace, create)
+        self.write_outcomes: List[Optional[bool]] = []   # applied(), of each replace or create answered
         self.pending: List[PendingPatch] = []   # every patch started ahead of its body: see settle()
         self.interrupted = False   # an interrupt came while settle() waited: its caller raises it
 
@@ -122,6 +123,7 @@ class Kubectl:
         started = time.time()
         self._take_slot()
         proc = None
+        writing = False
         try:
             # Started and on record, or neither; an interrupt held meanwhile arrives at the end of
             # the block, and the watchdog's exit ends the process then as on any interrupt.
@@ -132,6 +134,7 @@ class Kubectl:
                     if args[0] in ("replace", "create"):   # the cluster may change from here
                         self.wrote = True
                         self.writes += 1
+                        writing = True
                     self.live.append(proc)
                     self._end_if_cancelled(proc)
                     watchdog.watch(proc)
@@ -141,7 +144,10 @@ class Kubectl:
                 self.live.remove(proc)
             if self.slots:
                 self.slots.release()
-        return self._answer(args[0], argv, stdin, proc, watchdog, started)
+        result = self._answer(args[0], argv, stdin, proc, watchdog, started)
+        if writing:
+            self.write_outcomes.append(applied(result))
+        return result
 
     def _answer(self, verb: str, argv: List[str], stdin: Optional[str], proc: Any, watchdog: _Watchdog,
                 started: float) -> Result:
@@ -292,13 +298,14 @@ class Kubectl:
 
     def settle(self) -> Optional[bool]:
         """After a run, or its end by an error or Ctrl-C: patches never given a body are killed
-        unsent; whether the ones sent added the container (None: some answer is not known).
-        Known not to: only when no other write (a PUT, a create) was sent either."""
-        for patch in self.pending:
-            if not patch.sent:
-                patch.cancel()
+        unsent; whether the writes sent (patches, a PUT) added the container (None: some answer
+        does not say)."""
+        with interrupts.deferred():   # none left alive: a signal here waits for the kills
+            for patch in self.pending:
+                if not patch.sent:
+                    patch.cancel()
         sent = [patch for patch in self.pending if patch.sent]
-        outcomes = []
+        outcomes = list(self.write_outcomes)
         for patch in sent:   # every one, even after an interrupt: none is left running
             try:
                 outcomes.append(patch.outcome())
@@ -307,7 +314,7 @@ class Kubectl:
                 outcomes.append(patch.outcome())
         if True in outcomes:
             return True
-        return None if None in outcomes or self.writes > len(sent) else False
+        return None if None in outcomes or self.writes > len(outcomes) else False
 
     def container_state(self, pod: str, namespace: str, name: str, statuses: str = EPHEMERAL) -> str:
         jsonpath = state_path(name, statuses)
@@ -449,11 +456,14 @@ class PendingPatch:
                     finished, interrupted = self._wait()
             finally:
                 self._forget()
-            if finished:
-                self.result = self.kube._answer("patch", self.argv, self.given, self.proc, self.watchdog,
-                                                self.started)
-            else:
-                self.unanswered = True
+            try:
+                if finished:
+                    self.result = self.kube._answer("patch", self.argv, self.given, self.proc, self.watchdog,
+                                                    self.started)
+            except KubeError:   # the watchdog's: no answer in time
+                if not interrupted:
+                    raise
+            self.unanswered = self.result is None
             if interrupted:
                 raise KeyboardInterrupt
         if self.result is None:
@@ -465,10 +475,9 @@ class PendingPatch:
         """Whether the patch applied; None when no answer says (none in time, an interruption, a
         process ended by a signal)."""
         try:
-            result = self.answer()
+            return applied(self.answer())
         except KubeError:
             return None
-        return None if result.exit < 0 else result.ok
 
     def _wait(self) -> Tuple[bool, bool]:
         """(answered, interrupted while waiting): once interrupted, until ANSWER_GRACE after the
@@ -494,12 +503,12 @@ class PendingPatch:
         until it is dead, so it never sees EOF."""
         if self.sent or self.cancelled:
             return
-        self.cancelled = True
         if self.proc is not None:
             try:
                 self.proc.process.signal_group(signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        self.cancelled = True   # only once killed: an interrupt before that leaves it to a later cancel
         self._forget()
 
     def _forget(self) -> None:
@@ -541,6 +550,11 @@ class PatchAhead:
         outcomes = [patch.outcome() for patch in self.forms]
         return True if True in outcomes else None if None in outcomes else False
 
+    def shown_in(self, pod: Dict[str, Any]) -> bool:
+        """Whether the pod read holds this container: its name (drawn at random), image and command."""
+        return any(isinstance(c, dict) and all(c.get(k) == self.spec[k] for k in ("name", "image", "command"))
+                   for c in (pod.get("spec") or {}).get("ephemeralContainers") or [])
+
     def answer(self, pod: Dict[str, Any]) -> Result:
         """The answer of the form that applied, else the refusal of the form that fits the pod read."""
         answers: List[Optional[Result]] = []
@@ -553,6 +567,8 @@ class PatchAhead:
             if result is not None and result.ok:
                 return result
             answers.append(result)
+        if self.shown_in(pod) and None in [patch.outcome() for patch in self.forms]:
+            return Result("", "", 0)   # an answer was lost (a 5xx, a timeout), but the read shows it applied
         if lost:
             raise lost
         fits = answers[0 if (pod.get("spec") or {}).get("ephemeralContainers") else 1]
@@ -766,6 +782,14 @@ def _end_group(proc: Any, grace: float = 2.0) -> None:
     timer = threading.Timer(grace, kill)
     timer.daemon = True
     timer.start()
+
+
+def applied(result: Result) -> Optional[bool]:
+    """Whether a write's answer says it applied: yes, no (a refusal), or None (it does not say:
+    a 5xx, a timeout, a connection lost, a process ended by a signal)."""
+    if result.ok:
+        return True
+    return False if result.exit > 0 and apierrors.is_refusal(result.stderr) else None
 
 
 def _ns(namespace: Optional[str]) -> List[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import shlex
+import sys
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -95,6 +96,7 @@ class Run:
         self.added = False
         self.reusing = False   # the probe runs in an agent found in the pod (--reuse)
         self.ahead: Optional[Any] = None   # the patch sent while the pod is read (kubectl.PatchAhead)
+        self.maybe_added = False   # a write's answer did not say whether it added the container
         self.suffix = request.name_suffix or container.random_suffix(self.rng)
         self.timings: Dict[str, int] = {}
         self._mark = 0.0
@@ -107,9 +109,10 @@ class Run:
         except KeyboardInterrupt:
             raise self._interrupted() from None
         except ReachError as e:
-            if self.added and self.name not in e.message + e.hint:
-                e.hint += "%s(ephemeral container %s stays in the pod; its output: %s)" % (
-                    "; " if e.hint else "", self.name, self._logs_command())
+            if (self.added or self.maybe_added) and self.name and self.name not in e.message + e.hint:
+                e.hint += "%s(ephemeral container %s %s; its output: %s)" % (
+                    "; " if e.hint else "", self.name, "stays in the pod" if self.added else "may have been added",
+                    self._logs_command())
             raise
 
     def _logs_command(self) -> str:
@@ -141,7 +144,8 @@ class Run:
                     self.added = True   # e.g. refused after the read, but the patch ahead had added it
                 elif added is False and not self.added:
                     self.name = ""   # known not added: no container to point at
-                if self.kube.interrupted:
+                self.maybe_added = added is None
+                if self.kube.interrupted and sys.exc_info()[0] is None:   # an error on its way stays the news
                     raise KeyboardInterrupt
 
     def _execute_read(self) -> RunResult:
@@ -155,9 +159,12 @@ class Run:
         if self.ahead and spec["name"] != self.ahead.spec["name"]:
             # The pod read has the name: the patch ahead landed first, or the name was the pod's before.
             applied = self.ahead.applied()
+            if applied is None and self.ahead.shown_in(pod):
+                applied = True   # its answer was lost (a 5xx, a timeout), but the read shows it added
             if applied is None:
-                raise KubeError("kubectl patch did not answer in time", "ephemeral container %s may have been "
-                                "added: %s" % (self.name, self._logs_command()), reason="Timeout")
+                raise KubeError("no answer says whether the patch added ephemeral container %s" % self.name,
+                                "it may have been added: %s; run again if not" % self._logs_command(),
+                                reason="Timeout")
             if not applied:   # refused: sent anew under the name drawn from the read
                 self.ahead = None
         if self.ahead:

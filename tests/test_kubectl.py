@@ -7,7 +7,7 @@ import pytest
 
 from lib import container as containers_mod
 from lib.errors import KubeError
-from lib.kubectl import Kubectl, PatchAhead, Result
+from lib.kubectl import Kubectl, PatchAhead, Result, applied
 
 
 def fake_kubectl(tmp_path, body):
@@ -242,7 +242,7 @@ class Told:
         return self.answer()
 
     def outcome(self):
-        return None if isinstance(self.told, KubeError) else self.answer().ok
+        return None if isinstance(self.told, KubeError) else applied(self.answer())
 
 
 class Kube:
@@ -323,3 +323,12 @@ def test_a_new_run_in_the_same_process_starts_with_no_interrupt_on_record():
         interrupts._state.update(saved)
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+
+
+def test_a_lost_answer_of_a_patch_the_read_shows_is_taken_as_applied():
+    lost = Result("", "Error from server (Timeout): the server was unable to return a response in the time "
+                      "allotted, but may still be processing the request", 1)
+    ahead = sent(lost, REMOVED)
+    assert ahead.applied() is None
+    assert not ahead.answer(pod(have=[{"name": "old"}])).ok        # the read does not show it: unknown
+    assert ahead.answer(pod(have=[{"name": "old"}, SPEC])).ok       # the read shows it: applied

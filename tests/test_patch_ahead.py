@@ -119,13 +119,18 @@ def test_ctrl_c_during_the_read_says_whether_the_patch_ahead_added_the_container
 
 def interrupt_once(env, args, when):
     """reach ARGS, Ctrl-C (to its whole group, as a terminal) once when() holds; (exit code, stderr)."""
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "reach.py")] + args, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "reach.py")] + args,
+                            env=dict(env, PYTHONFAULTHANDLER="1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
     deadline = time.time() + 10
     while not when() and time.time() < deadline:
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=20)
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:   # hung: its threads' stacks (PYTHONFAULTHANDLER) say where
+        proc.send_signal(signal.SIGABRT)
+        pytest.fail("reach did not end after Ctrl-C:\n" + proc.communicate()[1][-5000:])
     return proc.returncode, err
 
 
@@ -190,10 +195,22 @@ def test_ctrl_c_while_the_patches_are_awaited_leaves_no_kubectl_behind(cluster, 
     with open(wrapper, "w") as f:
         f.write(text.replace("exec ", ""))
     cluster["SIM_ANSWER_DELAY"] = "30"   # applied at once, answered far later than reach waits
+    log = cluster["SIM_LOG"] = os.path.join(cluster["SIM_STATE"], "log")
+
+    over = []
+
+    def read_over():   # the get started, and only the two patches' wrappers and kubectls are left...
+        with open(log) as f:
+            started = any(json.loads(line)[:2] == ["get", "pod"] for line in f)
+        if not over and started and len(containers(cluster)) == 2 and len(sim_processes(cluster)) <= 4:
+            over.append(time.time())
+        return bool(over) and time.time() > over[0] + 0.3   # ...and reach has had its answer
     code, err = interrupt_once(cluster, ["web", "-n", "default", "--to", "127.0.0.1:%d" % opened],
-                               lambda: len(containers(cluster)) == 2)
-    assert code == 130, err
-    assert "interrupted while adding ephemeral container %s" % containers(cluster)[-1]["name"] in err
+                               lambda: os.path.exists(log) and read_over())
+    # the read's refusal was on its way when Ctrl-C came: it stays the news, with what is not known
+    assert code == 3, err
+    assert 'pod "web" in namespace "default" is terminating' in err
+    assert "ephemeral container %s may have been added" % containers(cluster)[-1]["name"] in err
     deadline = time.time() + 10   # SIGTERM to each group, SIGKILL 2 s later
     while sim_processes(cluster) and time.time() < deadline:
         time.sleep(0.1)
@@ -212,3 +229,15 @@ def test_ctrl_c_during_a_patch_sent_anew_still_says_what_it_did(cluster, ports):
     assert added != "reach-taken"
     assert "interrupted; ephemeral container %s stays in pod web" % added in err
     assert "kubectl --context lab logs web -n default -c %s" % added in err
+
+
+def test_a_patch_whose_answer_is_lost_but_which_the_read_shows_goes_on(cluster, ports):  # noqa: F811
+    opened, _ = ports
+    assert reach(cluster, "web", "--to", "127.0.0.1:%d" % opened).returncode == 0
+    cluster["SIM_ANSWER_ERROR"] = ("Error from server (Timeout): the server was unable to return a response in the "
+                                   "time allotted, but may still be processing the request (patch pods web)")
+    cluster["SIM_READ_DELAY"] = "0.5"   # the read comes after the patch applied
+    r = reach(cluster, "web", "-n", "default", "--to", "127.0.0.1:%d" % opened, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert len(containers(cluster)) == 2   # applied once, not sent again
+    assert json.loads(r.stdout)["container"] == containers(cluster)[-1]["name"]

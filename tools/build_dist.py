@@ -24,7 +24,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHEBANG = b"#!/usr/bin/env python3\n"
 MAIN = b'''import sys
 
-from kubectl_reach.cli import main
+try:
+    from kubectl_reach.cli import main
+except KeyboardInterrupt:   # Ctrl-C before reach has its own handling: no traceback either
+    sys.exit(130)
 
 sys.exit(main())
 '''
