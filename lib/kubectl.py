@@ -81,13 +81,17 @@ class Kubectl:
         self.cancel: Optional[threading.Event] = None
         self.live: List[Any] = []
         self.slots: Optional[threading.Semaphore] = None
-        self.wrote = False
         self.writes = 0   # calls sent that may change the cluster (patch, replace, create)
         self.write_outcomes: List[Optional[bool]] = []   # applied(), of each replace or create answered
         self.pending: List[PendingPatch] = []   # every patch started ahead of its body: see settle()
         self.interrupted = False   # an interrupt came while settle() waited: its caller raises it
 
     # -- the process boundary -------------------------------------------------------------
+
+    @property
+    def wrote(self) -> bool:
+        """Whether a call that may change the cluster was sent (its answer aside)."""
+        return self.writes > 0
 
     def _cmd(self) -> Any:
         # Resolved at run time, not import time, so a kubectl put first on PATH is found.
@@ -132,7 +136,6 @@ class Kubectl:
                     proc = cmd(*argv, _in=stdin, _ok_code=ALL_EXIT_CODES, _tty_out=False, _bg=True,
                                _return_cmd=True, _preexec_fn=interrupts.in_child, _new_group=own_group)
                     if args[0] in ("replace", "create"):   # the cluster may change from here
-                        self.wrote = True
                         self.writes += 1
                         writing = True
                     self.live.append(proc)
@@ -436,7 +439,6 @@ class PendingPatch:
             self.given = body
             self.watchdog = _Watchdog(self.proc, timeout, group=True)
             self.sent = True
-            self.kube.wrote = True
             self.kube.writes += 1
             self.body.put(body)
             self.body.put(None)   # EOF: kubectl reads no further
@@ -581,8 +583,8 @@ class PatchAhead:
             answers = [patch.answer() for patch in self.forms]
         except KubeError:
             return False
-        return len(answers) == 2 and all(not a.ok and (apierrors.is_not_applied(a.stderr) or apierrors.is_removal(a.stderr))
-                                         for a in answers)
+        return all(not a.ok and (apierrors.is_not_applied(a.stderr) or apierrors.is_removal(a.stderr))
+                   for a in answers)
 
 
 class Background:
