@@ -137,7 +137,7 @@ def interrupt_once(env, args, when):
 def test_ctrl_c_while_the_patch_answers_waits_for_its_answer(cluster, ports):  # noqa: F811
     opened, _ = ports
     assert reach(cluster, "web", "--to", "127.0.0.1:%d" % opened).returncode == 0
-    cluster["SIM_ANSWER_DELAY"] = "1"   # applied at once, answered a second later
+    cluster["SIM_ANSWER_DELAY"] = "0.3"   # applied at once, answered a moment later (well within the grace)
     code, err = interrupt_once(cluster, ["web", "-n", "default", "--to", "127.0.0.1:%d" % opened],
                                lambda: len(containers(cluster)) == 2)
     assert code == 130, err
@@ -221,7 +221,7 @@ def test_ctrl_c_during_a_patch_sent_anew_still_says_what_it_did(cluster, ports):
     opened, _ = ports
     cluster["REACH_NAME_SUFFIX"] = "taken"
     assert reach(cluster, "web", "--to", "127.0.0.1:%d" % opened).returncode == 0
-    cluster["SIM_ANSWER_DELAY"] = "1"   # the name is taken: the run's own patch applies, answers later
+    cluster["SIM_ANSWER_DELAY"] = "0.3"   # the name is taken: the run's own patch applies, answers later
     code, err = interrupt_once(cluster, ["--context", "lab", "web", "-n", "default", "--to",
                                          "127.0.0.1:%d" % opened], lambda: len(containers(cluster)) == 2)
     assert code == 130, err
