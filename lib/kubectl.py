@@ -315,9 +315,8 @@ class Kubectl:
             except KeyboardInterrupt:   # it waited its grace, and its answer (or none) is on record
                 self.interrupted = True
                 outcomes.append(patch.outcome())
-        if True in outcomes:
-            return True
-        return None if None in outcomes or self.writes > len(outcomes) else False
+        # a write sent with no outcome on record (interrupted mid-call) says nothing either
+        return any_applied(outcomes + [None] * (self.writes - len(outcomes)))
 
     def container_state(self, pod: str, namespace: str, name: str, statuses: str = EPHEMERAL) -> str:
         jsonpath = state_path(name, statuses)
@@ -550,7 +549,7 @@ class PatchAhead:
     def applied(self) -> Optional[bool]:
         """Whether a form added the container (waits for their answers; None: not known)."""
         outcomes = [patch.outcome() for patch in self.forms]
-        return True if True in outcomes else None if None in outcomes else False
+        return any_applied(outcomes)
 
     def shown_in(self, pod: Dict[str, Any]) -> bool:
         """Whether the pod read holds this container: its name (drawn at random), image and command."""
@@ -792,6 +791,11 @@ def applied(result: Result) -> Optional[bool]:
     if result.ok:
         return True
     return False if result.exit > 0 and apierrors.is_refusal(result.stderr) else None
+
+
+def any_applied(outcomes: List[Optional[bool]]) -> Optional[bool]:
+    """One write applied: True; all refused: False; else not known (None)."""
+    return True if True in outcomes else None if None in outcomes else False
 
 
 def _ns(namespace: Optional[str]) -> List[str]:
